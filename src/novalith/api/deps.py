@@ -1,0 +1,108 @@
+"""What a Compute API route gets per request: the caller, the microversion, URL bases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from oslo_config import cfg
+
+from novalith import exceptions
+from novalith.api.microversion import APIVersion, negotiate
+from novalith.db.api import Database
+from novalith.objects.context import RequestContext
+from novalith.rpc.dispatch import RPCClient
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    auth_strategy: str
+    max_limit: int
+    public_endpoint: str
+    enable_instance_password: bool
+    default_availability_zone: str
+    internal_availability_zone: str
+    service_down_time: int
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts) -> ApiConfig:
+        return cls(auth_strategy=conf.api.auth_strategy, max_limit=conf.api.max_limit,
+                   public_endpoint=conf.api.public_endpoint.rstrip("/"),
+                   enable_instance_password=conf.enable_instance_password,
+                   default_availability_zone=conf.default_availability_zone,
+                   internal_availability_zone=conf.internal_service_availability_zone,
+                   service_down_time=conf.service_down_time)
+
+
+@dataclass
+class ApiServices:
+    """Everything the API process talks to; stored on ``app.state.services``."""
+
+    db: Database
+    identity: Any  # novalith.identity.service.IdentityService
+    conductor: RPCClient
+    compute: RPCClient
+    config: ApiConfig
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated Compute API request."""
+
+    ctx: RequestContext
+    version: APIVersion
+    root: str
+    services: ApiServices
+
+    @property
+    def base(self) -> str:
+        return self.root + "/compute/v2.1"
+
+    @property
+    def bookmark(self) -> str:
+        return self.root + "/compute"
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    def require_admin(self, action: str) -> None:
+        if not self.ctx.is_admin:
+            raise exceptions.Forbidden(action=action)
+
+    def require_writer(self, action: str) -> None:
+        if not self.ctx.can_write:
+            raise exceptions.Forbidden(action=action)
+
+
+def root_url(request: Request, config: ApiConfig) -> str:
+    return config.public_endpoint or str(request.base_url).rstrip("/")
+
+
+def authenticate(request: Request, services: ApiServices) -> RequestContext:
+    rid = str(request.scope["state"]["request_id"])
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise exceptions.NotAuthenticated()
+    if services.config.auth_strategy == "noauth2":
+        user, _, project = token.partition(":")
+        roles = ("admin", "member", "reader") if user == "admin" else ("member", "reader")
+        return RequestContext(request_id=rid, user_id=user, project_id=project or user,
+                              user_name=user, project_name=project or user, roles=roles)
+    info = services.identity.validate(token)
+    ctx: RequestContext = info.to_context(rid)
+    if ctx.project_id is None:
+        raise exceptions.Forbidden("A project-scoped token is required.")
+    return ctx
+
+
+def compute_call(request: Request) -> Call:
+    """FastAPI dependency of every authenticated Compute API route."""
+    services: ApiServices = request.app.state.services
+    version = negotiate(request.headers.get("openstack-api-version"),
+                        request.headers.get("x-openstack-nova-api-version"))
+    request.scope["state"]["microversion"] = version
+    ctx = authenticate(request, services)
+    return Call(ctx=ctx, version=version, root=root_url(request, services.config),
+                services=services)

@@ -1,0 +1,1 @@
+"""Image API (Glance v2 subset) under /image."""

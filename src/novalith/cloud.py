@@ -1,0 +1,176 @@
+"""An all-in-one cloud: every service in one process over the in-process transport.
+
+``novalith up`` and the functional tests both build a :class:`Cloud`; nothing in
+the services knows it shares a process with the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+import yaml
+from oslo_config import cfg
+
+from novalith.api.app import create_app
+from novalith.api.deps import ApiConfig, ApiServices
+from novalith.compute.manager import ComputeManager
+from novalith.compute.rpcapi import SURFACE as COMPUTE
+from novalith.conductor.manager import ConductorManager
+from novalith.conductor.rpcapi import SURFACE as CONDUCTOR
+from novalith.db import flavors as flavor_db
+from novalith.db import images as image_db
+from novalith.db import migration
+from novalith.db.api import Database
+from novalith.db.engine import sqlite_url
+from novalith.identity.bootstrap import BootstrapResult, bootstrap
+from novalith.identity.records import IdentityConfig
+from novalith.identity.service import IdentityService
+from novalith.rpc.dispatch import RPCClient
+from novalith.rpc.transport import get_transport
+from novalith.scheduler.manager import SchedulerManager
+
+LOG = logging.getLogger(__name__)
+FAKE_IMAGE_NAME = "fake-image"
+
+
+def database_url(conf: cfg.ConfigOpts) -> str:
+    return conf.database.connection or sqlite_url(conf.state_path)
+
+
+def compute_hosts(conf: cfg.ConfigOpts, fake_hosts: int) -> list[str]:
+    """One compute host named ``host``, or ``host-1..N`` for N fake hosts."""
+    if fake_hosts <= 1:
+        return [conf.host]
+    return [f"{conf.host}-{i}" for i in range(1, fake_hosts + 1)]
+
+
+@dataclass
+class FirstStart:
+    admin: BootstrapResult
+    flavors_created: int
+    image_id: str | None
+
+
+class Cloud:
+    def __init__(self, conf: cfg.ConfigOpts, fake_hosts: int = 1) -> None:
+        self.conf = conf
+        os.makedirs(conf.state_path, exist_ok=True)
+        self.db = Database(database_url(conf))
+        migration.sync(self.db)
+        self.transport = get_transport(conf.transport_url)
+        self.identity = IdentityService(self.db, IdentityConfig.from_conf(conf))
+        self.scheduler = SchedulerManager(conf, self.db, self.transport)
+        self.conductor = ConductorManager(conf, self.db, self.transport)
+        self.computes = [ComputeManager(conf, self.db, self.transport, host=h)
+                         for h in compute_hosts(conf, fake_hosts)]
+        timeout = conf.rpc_response_timeout
+        self.api_services = ApiServices(
+            db=self.db, identity=self.identity,
+            conductor=RPCClient(self.transport, CONDUCTOR, timeout),
+            compute=RPCClient(self.transport, COMPUTE, timeout),
+            config=ApiConfig.from_conf(conf))
+        self.app = create_app(self.api_services)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- first start ------------------------------------------------------------------------
+    def first_start(self) -> FirstStart:
+        """Create the admin, the default flavors and (fake driver) a test image; idempotent."""
+        admin = bootstrap(self.identity, self.conf.bootstrap.admin_password)
+        with self.db.write() as conn:
+            created = flavor_db.ensure_defaults(conn)
+        image_id = None
+        if self.conf.compute_driver == "fake" and self.conf.bootstrap.create_test_image:
+            image_id = self._ensure_fake_image(admin.project_id)
+        return FirstStart(admin=admin, flavors_created=created, image_id=image_id)
+
+    def _ensure_fake_image(self, owner: str) -> str:
+        from sqlalchemy import select
+
+        with self.db.write() as conn:
+            existing = conn.execute(select(image_db.IMG.c.id).where(
+                image_db.IMG.c.name == FAKE_IMAGE_NAME)).scalar()
+            if existing:
+                return str(existing)
+            image_id = str(uuid.uuid4())
+            image_db.create(conn, {
+                "id": image_id, "name": FAKE_IMAGE_NAME, "status": "active",
+                "disk_format": "raw", "container_format": "bare", "size": 0,
+                "visibility": "public", "protected": False, "owner": owner,
+                "min_disk": 0, "min_ram": 0, "properties": {}})
+            return image_id
+
+    # ---- life cycle ---------------------------------------------------------------------------
+    def start_services(self) -> None:
+        self.scheduler.start()
+        self.conductor.start()
+        for compute in self.computes:
+            compute.start()
+
+    def stop_services(self) -> None:
+        for compute in self.computes:
+            compute.stop()
+        self.conductor.stop()
+        self.scheduler.stop()
+
+    def bind(self, listen: str, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6 if ":" in listen else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listen, port))
+        sock.listen(2048)
+        return sock
+
+    def serve(self, sock: socket.socket) -> None:
+        """Run the HTTP API on ``sock`` until Ctrl-C / SIGTERM (blocks)."""
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
+                                timeout_keep_alive=30)
+        self._server = uvicorn.Server(config)
+        self._server.run(sockets=[sock])
+
+    def serve_in_thread(self, sock: socket.socket) -> None:
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="api", daemon=True)
+        self._thread.start()
+
+    def stop_http(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def close(self) -> None:
+        self.stop_http()
+        self.stop_services()
+        self.transport.close()
+        self.db.dispose()
+
+
+def write_clouds_yaml(path: str, endpoint: str, password: str | None) -> None:
+    """Write (or update) the ``novalith`` entry of a clouds.yaml, readable only by us."""
+    data: dict[str, Any] = {"clouds": {}}
+    if os.path.exists(path):
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {"clouds": {}}
+    entry = data.setdefault("clouds", {}).get("novalith", {})
+    auth = entry.get("auth", {})
+    auth.update({"auth_url": f"{endpoint}/identity", "username": "admin",
+                 "project_name": "admin", "user_domain_name": "Default",
+                 "project_domain_name": "Default"})
+    if password is not None:
+        auth["password"] = password
+    entry.update({"auth": auth, "region_name": "RegionOne", "identity_api_version": 3,
+                  "interface": "public"})
+    data["clouds"]["novalith"] = entry
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(data, fh, default_flow_style=False)

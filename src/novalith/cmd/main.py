@@ -1,0 +1,134 @@
+"""The ``novalith`` command: ``up``, ``config sample``, ``manage db sync``."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+from oslo_config import cfg, generator
+from rich.console import Console
+
+from novalith.conf import make_conf
+
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def _conf(config_file: str | None, overrides: dict[str, dict[str, Any]]) -> cfg.ConfigOpts:
+    files = [config_file] if config_file else (
+        ["novalith.conf"] if os.path.exists("novalith.conf") else [])
+    return make_conf(files, overrides)
+
+
+@click.group()
+@click.option("--debug/--no-debug", default=False, help="Log at DEBUG level.")
+def cli(debug: bool) -> None:
+    """Novalith: an OpenStack-Compute-compatible cloud."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--config-file", type=click.Path(exists=True, dir_okay=False),
+              help="novalith.conf to read (default ./novalith.conf if present).")
+@click.option("--data-dir", help="Data directory ([DEFAULT] state_path).")
+@click.option("--host", help="Compute host name ([DEFAULT] host).")
+@click.option("--listen", help="Address the API listens on ([wsgi] listen).")
+@click.option("--port", type=int, help="Port the API listens on ([wsgi] port).")
+@click.option("--driver", help="Compute driver ([DEFAULT] compute_driver).")
+@click.option("--fake-hosts", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Run this many compute services in the process (host-1..N).")
+def up(config_file: str | None, data_dir: str | None, host: str | None, listen: str | None,
+       port: int | None, driver: str | None, fake_hosts: int) -> None:
+    """Run the whole cloud in one process until Ctrl-C."""
+    from novalith.cloud import Cloud, write_clouds_yaml
+
+    overrides: dict[str, dict[str, Any]] = {"DEFAULT": {}, "wsgi": {}}
+    for key, value in (("state_path", data_dir), ("host", host), ("compute_driver", driver)):
+        if value is not None:
+            overrides["DEFAULT"][key] = value
+    for key, value in (("listen", listen), ("port", port)):
+        if value is not None:
+            overrides["wsgi"][key] = value
+    conf = _conf(config_file, overrides)
+    cloud = Cloud(conf, fake_hosts=fake_hosts)
+    first = cloud.first_start()
+    sock = cloud.bind(conf.wsgi.listen, conf.wsgi.port)
+    bound_port = sock.getsockname()[1]
+    shown = f"[{conf.wsgi.listen}]" if ":" in conf.wsgi.listen else conf.wsgi.listen
+    endpoint = conf.api.public_endpoint.rstrip("/") or f"http://{shown}:{bound_port}"
+    clouds_yaml = os.path.abspath(os.path.join(conf.state_path, "clouds.yaml"))
+    write_clouds_yaml(clouds_yaml, endpoint, first.admin.generated_password)
+    cloud.start_services()
+    _banner(endpoint, clouds_yaml, first, [c.host for c in cloud.computes])
+    try:
+        cloud.serve(sock)
+    finally:
+        console.print("Stopping services ...")
+        cloud.close()
+        console.print("Stopped.")
+
+
+def _banner(endpoint: str, clouds_yaml: str, first: Any, hosts: list[str]) -> None:
+    console.print(f"[bold]Novalith is up[/bold] at {endpoint}")
+    console.print(f"  Compute API  {endpoint}/compute/v2.1")
+    console.print(f"  Identity     {endpoint}/identity/v3")
+    console.print(f"  Image        {endpoint}/image/v2")
+    console.print(f"  Compute hosts: {', '.join(hosts)}")
+    if first.admin.generated_password:
+        console.print(f"  Admin password (shown once, also in clouds.yaml): "
+                      f"{first.admin.generated_password}")
+    console.print(f"  clouds.yaml: {clouds_yaml}")
+    console.print("Boot a server:")
+    console.print(f"  export OS_CLIENT_CONFIG_FILE={clouds_yaml}")
+    image = "fake-image" if first.image_id else "<image>"
+    console.print(f"  openstack --os-cloud novalith server create --flavor m1.tiny "
+                  f"--image {image} --network none demo")
+    console.print("  openstack --os-cloud novalith server list")
+    console.print("Ctrl-C stops the cloud.")
+    sys.stdout.flush()
+
+
+@cli.group()
+def config() -> None:
+    """Configuration helpers."""
+
+
+@config.command()
+def sample() -> None:
+    """Print a documented novalith.conf with every option and its default."""
+    conf = cfg.ConfigOpts()
+    generator.register_cli_opts(conf)
+    conf(["--namespace", "novalith", "--format", "ini"], project="novalith")
+    out = io.StringIO()
+    generator.generate(conf, output_file=out)
+    click.echo(out.getvalue())
+
+
+@cli.group()
+def manage() -> None:
+    """Operator commands."""
+
+
+@manage.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("sync")
+@click.option("--config-file", type=click.Path(exists=True, dir_okay=False))
+def db_sync(config_file: str | None) -> None:
+    """Create or upgrade the schema to the newest revision."""
+    from novalith.cloud import database_url
+    from novalith.db import migration
+    from novalith.db.api import Database
+
+    conf = _conf(config_file, {})
+    os.makedirs(conf.state_path, exist_ok=True)
+    database = Database(database_url(conf))
+    migration.sync(database)
+    click.echo(f"Database at revision {migration.current(database)}")
+    database.dispose()

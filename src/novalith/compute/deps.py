@@ -1,0 +1,26 @@
+"""What the compute operation modules work with, bundled once by the manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from novalith.compute.config import ComputeConfig
+from novalith.compute.locks import InstanceLocks
+from novalith.db.api import Database
+from novalith.rpc.dispatch import RPCClient
+from novalith.virt.driver import ComputeDriver
+
+
+@dataclass
+class ComputeDeps:
+    db: Database
+    driver: ComputeDriver
+    config: ComputeConfig
+    conductor: RPCClient
+    scheduler: RPCClient
+    locks: InstanceLocks = field(default_factory=InstanceLocks)
+    node_id: int | None = None
+
+    @property
+    def host(self) -> str:
+        return self.config.host

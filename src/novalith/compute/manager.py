@@ -1,0 +1,102 @@
+"""The compute service: routes RPC to the operation modules and runs periodic tasks."""
+
+from __future__ import annotations
+
+import logging
+
+from oslo_config import cfg
+
+from novalith import exceptions
+from novalith.compute import build, delete, power, reconcile, resources
+from novalith.compute.config import ComputeConfig
+from novalith.compute.deps import ComputeDeps
+from novalith.compute.rpcapi import SURFACE, BuildAndRun, ConsoleOutput, ConsoleText, InstanceOp
+from novalith.conductor.rpcapi import SURFACE as CONDUCTOR
+from novalith.compute.instance_spec import from_row
+from novalith.db import instances as inst_db
+from novalith.db.api import Database
+from novalith.objects.context import RequestContext, admin_context
+from novalith.rpc.dispatch import Dispatcher, RPCClient
+from novalith.rpc.transport import RPCServer, Transport
+from novalith.scheduler.rpcapi import SURFACE as SCHEDULER
+from novalith.scheduler.rpcapi import RefreshHost
+from novalith.service import Periodic, ServiceRecord
+from novalith.virt.driver import ConsoleSupport, require
+from novalith.virt.loader import load_driver
+
+LOG = logging.getLogger(__name__)
+BINARY = "nova-compute"
+
+
+class ComputeManager:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, transport: Transport,
+                 host: str | None = None) -> None:
+        config = ComputeConfig.from_conf(conf, host)
+        self.transport = transport
+        driver = load_driver(conf.compute_driver, conf, config.host, self)
+        self.deps = ComputeDeps(
+            db=db, driver=driver, config=config,
+            conductor=RPCClient(transport, CONDUCTOR, config.rpc_timeout),
+            scheduler=RPCClient(transport, SCHEDULER, config.rpc_timeout))
+        self.record = ServiceRecord(db, config.host, BINARY, "compute",
+                                    config.default_availability_zone, SURFACE.version)
+        self.periodic = Periodic(f"compute-{config.host}")
+        self._server: RPCServer | None = None
+
+    @property
+    def host(self) -> str:
+        return self.deps.host
+
+    # ---- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.deps.driver.init_host()
+        service_id = self.record.register()
+        self.update_resources()
+        reconcile.at_startup(self.deps)
+        cfg_ = self.deps.config
+        self.periodic.add("heartbeat", cfg_.report_interval, self.record.heartbeat)
+        self.periodic.add("update_resources", cfg_.update_resources_interval,
+                          self.update_resources)
+        self.periodic.add("sync_power_states", cfg_.sync_power_state_interval,
+                          lambda: reconcile.sync_power_states(self.deps))
+        self.periodic.start()
+        self._server = Dispatcher(SURFACE, self).serve(self.transport, self.host,
+                                                       cfg_.build_workers)
+        LOG.info("Compute service %s started (driver %s, service %s)", self.host,
+                 self.deps.driver.name, service_id)
+
+    def stop(self) -> None:
+        self.periodic.stop()
+        if self._server is not None:
+            self._server.stop()
+        self.deps.driver.cleanup_host()
+
+    def update_resources(self) -> None:
+        assert self.record.service_id is not None
+        resources.report(self.deps, self.record.service_id)
+        self.deps.scheduler.fanout(admin_context(), "refresh_host", RefreshHost(host=self.host))
+
+    # ---- driver callbacks -------------------------------------------------------------------
+    def instance_power_changed(self, uuid: str, power_state: int) -> None:
+        LOG.info("Driver reports power state %s for %s", power_state, uuid)
+
+    # ---- RPC methods ----------------------------------------------------------------------
+    def build_and_run_instance(self, ctx: RequestContext, req: BuildAndRun) -> None:
+        build.build_and_run(self.deps, ctx, req)
+
+    def run_instance_action(self, ctx: RequestContext, req: InstanceOp) -> None:
+        power.run_action(self.deps, ctx, req)
+
+    def terminate_instance(self, ctx: RequestContext, req: InstanceOp) -> None:
+        delete.terminate(self.deps, ctx, req)
+
+    def get_console_output(self, ctx: RequestContext, req: ConsoleOutput) -> ConsoleText:
+        with self.deps.db.read() as conn:
+            row = inst_db.get(conn, req.instance_uuid)
+        if row is None:
+            raise exceptions.InstanceNotFound(instance_id=req.instance_uuid)
+        text = require(self.deps.driver, ConsoleSupport, "console output"
+                       ).get_console_output(from_row(row))
+        if req.length is not None:
+            text = "\n".join(text.splitlines()[-req.length:]) if req.length > 0 else ""
+        return ConsoleText(output=text)

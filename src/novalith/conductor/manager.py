@@ -1,0 +1,110 @@
+"""The conductor: turns scheduling decisions into builds, and reschedules failed ones."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from oslo_config import cfg
+
+from novalith import exceptions
+from novalith.compute.instance_spec import from_row
+from novalith.compute.rpcapi import SURFACE as COMPUTE
+from novalith.compute.rpcapi import BuildAndRun
+from novalith.conductor.rpcapi import SURFACE, BuildInstances, Reschedule
+from novalith.db import instances as inst_db
+from novalith.db.api import Database
+from novalith.objects import states as s
+from novalith.objects.context import RequestContext
+from novalith.objects.specs import RequestSpec
+from novalith.rpc.dispatch import Dispatcher, RPCClient
+from novalith.rpc.transport import RPCServer, Transport
+from novalith.scheduler.rpcapi import SURFACE as SCHEDULER
+from novalith.scheduler.rpcapi import SelectAndClaim
+from novalith.service import Periodic, ServiceRecord
+
+LOG = logging.getLogger(__name__)
+BINARY = "nova-conductor"
+
+
+class ConductorManager:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, transport: Transport,
+                 host: str | None = None, workers: int = 8) -> None:
+        self.db, self.transport = db, transport
+        self.host = host or conf.host
+        self.max_attempts: int = conf.scheduler.max_attempts
+        self.workers = workers
+        timeout = conf.rpc_response_timeout
+        self.scheduler = RPCClient(transport, SCHEDULER, timeout)
+        self.compute = RPCClient(transport, COMPUTE, timeout)
+        self.record = ServiceRecord(db, self.host, BINARY, "conductor",
+                                    conf.internal_service_availability_zone, SURFACE.version)
+        self.periodic = Periodic(f"conductor-{self.host}")
+        self.periodic.add("heartbeat", conf.report_interval, self.record.heartbeat)
+        self._server: RPCServer | None = None
+
+    def start(self) -> None:
+        self.record.register()
+        self.periodic.start()
+        self._server = Dispatcher(SURFACE, self).serve(self.transport, self.host, self.workers)
+
+    def stop(self) -> None:
+        self.periodic.stop()
+        if self._server is not None:
+            self._server.stop()
+
+    # ---- RPC methods ------------------------------------------------------------------------
+    def build_instances(self, ctx: RequestContext, req: BuildInstances) -> None:
+        self._schedule_and_build(ctx, req.request_spec, req.admin_passwords)
+
+    def reschedule(self, ctx: RequestContext, req: Reschedule) -> None:
+        with self.db.read() as conn:
+            row = inst_db.get(conn, req.instance_uuid)
+        if row is None or row["vm_state"] != s.BUILDING:
+            return
+        attempts = list(row["attempts"] or [])
+        if len(attempts) >= self.max_attempts:
+            self._fail(ctx, [req.instance_uuid],
+                       f"Exceeded maximum number of retries. Exhausted all hosts available for "
+                       f"retrying build failures for instance {req.instance_uuid}. "
+                       f"Last error: {req.reason}", code=500)
+            return
+        spec = msgspec.structs.replace(req.request_spec, instance_uuids=[req.instance_uuid],
+                                       ignore_hosts=attempts)
+        passwords = {req.instance_uuid: req.admin_password} if req.admin_password else {}
+        self._schedule_and_build(ctx, spec, passwords)
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def _schedule_and_build(self, ctx: RequestContext, spec: RequestSpec,
+                            passwords: dict[str, str]) -> None:
+        try:
+            result = self.scheduler.call(ctx, "select_and_claim", SelectAndClaim(request_spec=spec))
+        except exceptions.NovalithError as exc:
+            LOG.error("Scheduling %s failed: %s", spec.instance_uuids, exc)
+            self._fail(ctx, spec.instance_uuids, str(exc))
+            return
+        if result.failures:
+            self._fail(ctx, list(result.failures), next(iter(result.failures.values())))
+        if not result.selections:
+            return
+        with self.db.read() as conn:
+            rows = {r["uuid"]: r for r in inst_db.get_many(
+                conn, [sel.instance_uuid for sel in result.selections])}
+        for sel in result.selections:
+            row = rows.get(sel.instance_uuid)
+            if row is None:
+                continue
+            self.compute.cast(ctx, "build_and_run_instance", BuildAndRun(
+                instance=from_row(row), request_spec=spec, node_id=sel.node_id,
+                admin_password=passwords.get(sel.instance_uuid)), server=sel.host)
+
+    def _fail(self, ctx: RequestContext, uuids: list[str], reason: str, code: int = 500) -> None:
+        """Instances no host could take: ERROR with a fault the API shows."""
+        for uuid in uuids:
+            with self.db.write() as conn:
+                changed = inst_db.transition(conn, uuid, {"vm_state": s.ERROR, "task_state": None},
+                                             expected_vm=[s.BUILDING])
+                if changed:
+                    inst_db.add_fault(conn, uuid, None, code=code, message=reason)
+                    inst_db.finish_event(conn, uuid, ctx.request_id, "conductor_schedule",
+                                         exc=exceptions.NoValidHost(reason))

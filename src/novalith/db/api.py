@@ -1,0 +1,39 @@
+"""The one handle services hold on the database: short read and write transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+
+from novalith.db.engine import make_engine
+
+
+class Database:
+    """Owns the engine; hands out transactions.
+
+    ``write()`` is a transaction that will write (on SQLite it takes the write
+    lock at BEGIN, so a read-modify-write cannot deadlock); ``read()`` is a
+    read-only snapshot. Both commit or roll back on exit.
+    """
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine if engine is not None else make_engine(url)
+        self.backend = self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(novalith_write=True) as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,58 @@
+"""Engine creation for SQLite (WAL), PostgreSQL (psycopg 3) and MariaDB (PyMySQL)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def sqlite_url(data_dir: str) -> str:
+    return "sqlite:///" + os.path.join(os.path.abspath(data_dir), "novalith.sqlite")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for its backend.
+
+    SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable across process
+    crashes, not power loss) and a busy timeout so concurrent writers queue
+    instead of failing; transactions start with ``BEGIN IMMEDIATE`` so a
+    read-then-write never deadlocks on lock upgrade (writes only: see
+    :class:`novalith.db.api.Database`).
+    """
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["pool_size"] = 20
+        kwargs["max_overflow"] = 20
+        engine = create_engine(url, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    kwargs["pool_pre_ping"] = True
+    kwargs["pool_size"] = 10
+    kwargs["max_overflow"] = 20
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        kwargs["isolation_level"] = "READ COMMITTED"
+    return create_engine(url, **kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("novalith_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")

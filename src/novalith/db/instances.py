@@ -1,0 +1,135 @@
+"""Instance rows, their faults and their action history (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import traceback as tb
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, insert, or_, select, update
+
+from novalith.db.base import utcnow
+from novalith.db.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault
+from novalith.objects.context import RequestContext
+
+INST = Instance.__table__
+FAULT = InstanceFault.__table__
+ACTION = InstanceAction.__table__
+EVENT = InstanceActionEvent.__table__
+
+ANY = object()  # expected_task sentinel: do not check task_state
+
+
+def get(conn: Connection, uuid: str, *, project_id: str | None = None,
+        read_deleted: bool = False) -> RowMapping | None:
+    q = select(INST).where(INST.c.uuid == uuid)
+    if project_id is not None:
+        q = q.where(INST.c.project_id == project_id)
+    if not read_deleted:
+        q = q.where(INST.c.deleted == False)  # noqa: E712
+    return conn.execute(q).mappings().first()
+
+
+def get_many(conn: Connection, uuids: Sequence[str]) -> list[RowMapping]:
+    return list(conn.execute(select(INST).where(INST.c.uuid.in_(uuids))).mappings())
+
+
+def on_host(conn: Connection, host: str) -> list[RowMapping]:
+    return list(conn.execute(
+        select(INST).where(INST.c.host == host, INST.c.deleted == False)  # noqa: E712
+    ).mappings())
+
+
+def create(conn: Connection, rows: list[dict[str, Any]], ctx: RequestContext) -> None:
+    """Insert instance rows and their 'create' action in one go."""
+    conn.execute(insert(INST), rows)
+    now = utcnow()
+    conn.execute(insert(ACTION), [
+        {"instance_uuid": r["uuid"], "action": "create", "request_id": ctx.request_id,
+         "user_id": ctx.user_id, "project_id": ctx.project_id, "start_time": now}
+        for r in rows])
+
+
+def transition(conn: Connection, uuid: str, values: dict[str, Any], *,
+               expected_vm: Iterable[str] | None = None,
+               expected_task: Any = ANY, allow_deleted: bool = False) -> bool:
+    """Conditionally update one instance: only if its states are still as expected.
+
+    ``expected_task`` is ANY (no check), or an iterable of allowed task states
+    (``None`` inside it means "no task"). Returns whether the row changed; a
+    False answer means another operation got there first.
+    """
+    conds = [INST.c.uuid == uuid]
+    if not allow_deleted:
+        conds.append(INST.c.deleted == False)  # noqa: E712
+    if expected_vm is not None:
+        conds.append(INST.c.vm_state.in_(list(expected_vm)))
+    if expected_task is not ANY:
+        allowed = list(expected_task)
+        named = [t for t in allowed if t is not None]
+        parts = []
+        if named:
+            parts.append(INST.c.task_state.in_(named))
+        if None in allowed:
+            parts.append(INST.c.task_state.is_(None))
+        conds.append(or_(*parts) if parts else and_(False))
+    values = {**values, "updated_at": utcnow()}
+    return conn.execute(update(INST).where(*conds).values(**values)).rowcount == 1
+
+
+def add_fault(conn: Connection, uuid: str, exc: BaseException | None, *, code: int = 500,
+              message: str | None = None, host: str | None = None) -> None:
+    """Record why an operation failed; the API shows the newest fault."""
+    text = message or (str(exc) if exc is not None else "Unknown error")
+    details = "".join(tb.format_exception(exc)) if exc is not None else None
+    conn.execute(insert(FAULT).values(instance_uuid=uuid, code=code, message=text[:255],
+                                      details=details, host=host, created_at=utcnow()))
+
+
+def latest_faults(conn: Connection, uuids: Sequence[str]) -> dict[str, RowMapping]:
+    if not uuids:
+        return {}
+    rows = conn.execute(select(FAULT).where(FAULT.c.instance_uuid.in_(uuids))
+                        .order_by(FAULT.c.id)).mappings()
+    return {r["instance_uuid"]: r for r in rows}
+
+
+# ---- instance actions and events -----------------------------------------------------------
+
+def start_action(conn: Connection, uuid: str, action: str, ctx: RequestContext) -> None:
+    conn.execute(insert(ACTION).values(
+        instance_uuid=uuid, action=action, request_id=ctx.request_id, user_id=ctx.user_id,
+        project_id=ctx.project_id, start_time=utcnow()))
+
+
+def _action_id(conn: Connection, uuid: str, request_id: str) -> int | None:
+    return conn.execute(
+        select(ACTION.c.id).where(ACTION.c.instance_uuid == uuid,
+                                  ACTION.c.request_id == request_id)
+        .order_by(ACTION.c.id.desc()).limit(1)
+    ).scalar()
+
+
+def start_event(conn: Connection, uuid: str, request_id: str, event: str, host: str) -> None:
+    action_id = _action_id(conn, uuid, request_id)
+    if action_id is not None:
+        conn.execute(insert(EVENT).values(action_id=action_id, event=event, host=host,
+                                          start_time=utcnow()))
+
+
+def finish_event(conn: Connection, uuid: str, request_id: str, event: str,
+                 exc: BaseException | None = None, finish_action: bool = True) -> None:
+    """Close an event (Success or Error with traceback) and, by default, its action."""
+    action_id = _action_id(conn, uuid, request_id)
+    if action_id is None:
+        return
+    now = utcnow()
+    conn.execute(update(EVENT).where(EVENT.c.action_id == action_id, EVENT.c.event == event,
+                                     EVENT.c.finish_time.is_(None))
+                 .values(finish_time=now, result="Error" if exc else "Success",
+                         traceback="".join(tb.format_exception(exc)) if exc else None))
+    if finish_action or exc is not None:
+        values: dict[str, Any] = {"finish_time": now, "updated_at": now}
+        if exc is not None:
+            values["message"] = "Error"
+        conn.execute(update(ACTION).where(ACTION.c.id == action_id).values(**values))

@@ -1,0 +1,51 @@
+"""The transport interface every carrier implements, and its selection by URL."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+# A server's handler: takes an envelope, returns reply bytes (or None for casts).
+Handler = Callable[[bytes, bool], bytes | None]
+
+
+class RPCServer(ABC):
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop taking messages and wait for running handlers to finish."""
+
+
+class Transport(ABC):
+    """Carries envelopes to (topic, server) targets.
+
+    ``server`` None means any one server listening on the topic (load-shared);
+    ``fanout`` delivers to every server of the topic.
+    """
+
+    @abstractmethod
+    def call(self, topic: str, server: str | None, data: bytes, timeout: float) -> bytes:
+        """Deliver and wait for the reply; RPCTimeout after ``timeout`` seconds,
+        ServiceUnavailable when nothing listens."""
+
+    @abstractmethod
+    def cast(self, topic: str, server: str | None, data: bytes) -> None:
+        """Deliver without waiting for any reply."""
+
+    @abstractmethod
+    def fanout(self, topic: str, data: bytes) -> None:
+        """Deliver to every server listening on ``topic``."""
+
+    @abstractmethod
+    def serve(self, topic: str, server: str, handler: Handler, workers: int) -> RPCServer:
+        """Start delivering messages for (topic, server) to ``handler`` on ``workers`` threads."""
+
+    def close(self) -> None:
+        """Release connections; servers must have been stopped."""
+
+
+def get_transport(url: str) -> Transport:
+    if url in ("", "inproc://", "inproc:"):
+        from novalith.rpc.inproc import InprocTransport
+
+        return InprocTransport()
+    raise ValueError(f"Unsupported transport_url {url!r}: only inproc:// is available yet")

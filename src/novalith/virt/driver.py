@@ -1,0 +1,344 @@
+"""The one contract between the compute service and a hypervisor.
+
+A driver is a class that subclasses :class:`ComputeDriver` (the required core)
+and, for each optional family of operations it supports, one small mixin ABC:
+
+====================  ===========================================  ==================
+interface             methods                                      capability field
+====================  ===========================================  ==================
+ComputeDriver (core)  from_conf, init_host, cleanup_host, spawn,    (always)
+                      destroy, reboot, power_off, power_on,
+                      get_info, list_instances,
+                      get_available_resource
+PauseSupport          pause, unpause                               supports_pause
+SuspendSupport        suspend, resume                              supports_suspend
+ConsoleSupport        get_console_output                           supports_console
+====================  ===========================================  ==================
+
+Further optional interfaces will follow the same pattern when their operations
+are built: snapshot, cold migration / resize, live migration, and volume and
+network-interface attach/detach. Until then their capability flags are declared
+(``supports_snapshot``, ``supports_live_migration``) and always False in practice.
+
+Callers never probe a driver with ``hasattr``: they call :func:`require`, which
+returns the driver typed as the interface or raises
+:class:`~novalith.exceptions.NotSupported` (HTTP 409)::
+
+    require(driver, PauseSupport, "pause").pause(instance)
+
+Rules every driver follows
+--------------------------
+* Threading: every method is synchronous and thread-safe. The compute service
+  calls the driver from a pool of native threads, at most one operation at a time
+  per instance (compute holds a per-instance lock) but many instances at once.
+* Identity: instances are keyed by ``InstanceSpec.uuid``. A driver maps the UUID
+  to its platform id (domain name, container id, node id) itself and never finds
+  an instance by its display name.
+* Layers: a driver reaches the compute service only through the
+  :class:`ComputeCallbacks` it is given; it never imports compute, api or db code.
+* Configuration: :meth:`ComputeDriver.from_conf` turns the config into a typed,
+  validated settings object (first check); :meth:`ComputeDriver.init_host` checks
+  those settings against the host (second check). ``__init__`` never sees the
+  ConfigOpts.
+* Errors: only errors of :mod:`novalith.exceptions`. A platform error is mapped
+  to the nearest one (InstanceNotFound, InstanceInvalidState, BuildFailed, ...);
+  anything else is a bug.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, Self, TypeVar, cast
+
+import msgspec
+from oslo_config import cfg
+
+from novalith import exceptions
+from novalith.objects.specs import InstanceSpec
+
+__all__ = [
+    "REBOOT_HARD",
+    "REBOOT_SOFT",
+    "REBOOT_TYPES",
+    "ComputeCallbacks",
+    "ComputeDriver",
+    "ConsoleSupport",
+    "DriverCapabilities",
+    "HostResources",
+    "InstanceInfo",
+    "PauseSupport",
+    "SuspendSupport",
+    "require",
+]
+
+REBOOT_SOFT = "SOFT"
+REBOOT_HARD = "HARD"
+REBOOT_TYPES = (REBOOT_SOFT, REBOOT_HARD)
+
+
+class InstanceInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What a driver knows about one of its instances right now.
+
+    ``power_state`` is one of :class:`~novalith.objects.states.PowerState`;
+    ``internal_id`` is the driver's own id for it (domain name, container id...).
+    """
+
+    power_state: int
+    internal_id: str | None = None
+
+
+class HostResources(msgspec.Struct, frozen=True, kw_only=True):
+    """The host's capacity and use as the hypervisor itself sees it.
+
+    Sizes are in MiB (memory) and GiB (disk). The ``*_used`` figures are the
+    hypervisor's view; the compute resource tracker keeps its own, claim-based
+    account. ``supported_instances`` lists ``(arch, hypervisor_type, vm_mode)``
+    triples, e.g. ``("x86_64", "qemu", "hvm")``. ``running_vms`` counts the
+    instances the driver holds, in any power state.
+    """
+
+    hypervisor_hostname: str
+    hypervisor_type: str
+    hypervisor_version: int
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    vcpus_used: int
+    memory_mb_used: int
+    local_gb_used: int
+    disk_available_least: int | None = None
+    host_ip: str | None = None
+    cpu_info: dict[str, Any] = {}
+    supported_instances: list[tuple[str, str, str]] = []
+    running_vms: int = 0
+
+
+class DriverCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What a driver can do: a typed record, not a dict of strings.
+
+    The ``supports_pause/suspend/console`` fields follow from the interfaces the
+    driver class implements; the others are declared by the driver in its
+    ``declared_capabilities`` class attribute.
+    """
+
+    supports_pause: bool = False
+    supports_suspend: bool = False
+    supports_console: bool = False
+    supports_snapshot: bool = False
+    supports_live_migration: bool = False
+    supports_config_drive: bool = False
+
+
+class ComputeCallbacks(Protocol):
+    """The only way a driver reaches the compute service."""
+
+    def instance_power_changed(self, uuid: str, power_state: int) -> None:
+        """The driver noticed an out-of-band power change of instance ``uuid``.
+
+        May be called from any driver thread; must not block for long and must
+        not call back into the driver synchronously.
+        """
+
+
+class ComputeDriver(abc.ABC):
+    """The required core every hypervisor driver implements.
+
+    Unless a method says otherwise, its preconditions are that :meth:`init_host`
+    has returned and :meth:`cleanup_host` has not been called; a driver that is
+    not connected raises :class:`~novalith.exceptions.ServiceUnavailable`.
+    Every method that takes an instance raises
+    :class:`~novalith.exceptions.InstanceNotFound` when the driver does not hold
+    it, except :meth:`destroy` (idempotent) and :meth:`spawn` (creates it).
+    """
+
+    #: Entry point name of the driver (``compute_driver`` in the config).
+    name: ClassVar[str]
+    #: Declared flags; interface-derived fields set here are ignored.
+    declared_capabilities: ClassVar[DriverCapabilities] = DriverCapabilities()
+
+    def __init__(self, host: str, callbacks: ComputeCallbacks) -> None:
+        self.host = host
+        self.callbacks = callbacks
+
+    @classmethod
+    @abc.abstractmethod
+    def from_conf(cls, conf: cfg.ConfigOpts, host: str, callbacks: ComputeCallbacks) -> Self:
+        """Build the driver from configuration (first settings check).
+
+        Reads the driver's own option group into a typed settings object,
+        validates it, and calls ``__init__`` with it. Does not touch the
+        hypervisor. Raises :class:`~novalith.exceptions.Invalid` for bad settings.
+        """
+
+    @property
+    def capabilities(self) -> DriverCapabilities:
+        """What this driver supports: its interfaces plus its declared flags."""
+        return msgspec.structs.replace(
+            self.declared_capabilities,
+            supports_pause=isinstance(self, PauseSupport),
+            supports_suspend=isinstance(self, SuspendSupport),
+            supports_console=isinstance(self, ConsoleSupport),
+        )
+
+    # -- life of the driver ------------------------------------------------
+
+    @abc.abstractmethod
+    def init_host(self) -> None:
+        """Connect to the hypervisor and check the settings against the host.
+
+        Called once at compute start-up before any other method (second
+        settings check). Blocks until connected; bounded by the driver's own
+        connection timeout. Raises :class:`~novalith.exceptions.Invalid` when the
+        host cannot honour the settings, or
+        :class:`~novalith.exceptions.ServiceUnavailable` when the hypervisor does
+        not answer; compute then refuses to start.
+        """
+
+    @abc.abstractmethod
+    def cleanup_host(self) -> None:
+        """Disconnect at compute shutdown. Instances keep running. Idempotent."""
+
+    # -- instance life cycle -----------------------------------------------
+
+    @abc.abstractmethod
+    def spawn(self, instance: InstanceSpec, admin_password: str | None,
+              network_info: list[Any] | None = None) -> None:
+        """Create and start ``instance``; return once it is RUNNING.
+
+        Precondition: the driver holds no instance with this uuid, else
+        :class:`~novalith.exceptions.Duplicate` and nothing changes.
+        Blocks for as long as the build takes (image fetch, disk creation, boot
+        start), not for the guest OS to finish booting.
+        Not idempotent. On any failure the driver removes everything it created
+        for the instance (disks, domain, ports it plugged) before raising
+        :class:`~novalith.exceptions.BuildFailed` (the conductor may reschedule)
+        or another NovalithError (the build is not retried).
+        """
+
+    @abc.abstractmethod
+    def destroy(self, instance: InstanceSpec, destroy_disks: bool = True) -> None:
+        """Stop ``instance`` hard and remove it from the hypervisor.
+
+        Idempotent: an instance the driver does not hold is success. With
+        ``destroy_disks=False`` the disks stay on the host (e.g. for
+        evacuation). Blocks until the instance is gone. Best effort on partial
+        failure: what could not be removed is logged, and the error raised.
+        """
+
+    @abc.abstractmethod
+    def reboot(self, instance: InstanceSpec, reboot_type: str) -> None:
+        """Restart ``instance``; return once it is RUNNING again.
+
+        ``reboot_type`` is ``"SOFT"`` (ask the guest; a driver falls back to
+        HARD when the guest is not running or does not comply) or ``"HARD"``
+        (power cycle). Valid from any power state. Blocks until the instance
+        runs again (the guest OS may still be booting); SOFT waits at most the
+        driver's graceful timeout before falling back to HARD. Not idempotent
+        (every call restarts). On failure the instance is left SHUTDOWN or in
+        its previous state, never half-defined. Raises
+        :class:`~novalith.exceptions.Invalid` for another reboot_type.
+        """
+
+    @abc.abstractmethod
+    def power_off(self, instance: InstanceSpec, timeout: int = 0) -> None:
+        """Stop ``instance``; return once it is SHUTDOWN.
+
+        ``timeout > 0``: ask the guest to shut down and wait up to ``timeout``
+        seconds before forcing it; ``0``: force at once. Idempotent: an instance
+        already SHUTDOWN is success. Disks and resources stay allocated.
+        """
+
+    @abc.abstractmethod
+    def power_on(self, instance: InstanceSpec) -> None:
+        """Start a SHUTDOWN or CRASHED ``instance``; return once it is RUNNING.
+
+        Idempotent: a RUNNING instance is success. A PAUSED or SUSPENDED one
+        raises :class:`~novalith.exceptions.InstanceInvalidState` (use unpause
+        or resume).
+        """
+
+    # -- inspection (never changes anything) -------------------------------
+
+    @abc.abstractmethod
+    def get_info(self, instance: InstanceSpec) -> InstanceInfo:
+        """The current power state of ``instance``. Does not block for long."""
+
+    @abc.abstractmethod
+    def list_instances(self) -> list[str]:
+        """UUIDs of every instance the driver holds, in any power state.
+
+        Instances the driver did not create (other tenants of the hypervisor)
+        are not listed.
+        """
+
+    @abc.abstractmethod
+    def get_available_resource(self) -> HostResources:
+        """Capacity and use of the host, as the hypervisor sees it."""
+
+
+# -- optional interfaces --------------------------------------------------
+
+
+class PauseSupport(abc.ABC):
+    """Freeze an instance in memory and thaw it again."""
+
+    @abc.abstractmethod
+    def pause(self, instance: InstanceSpec) -> None:
+        """RUNNING -> PAUSED. Idempotent when already PAUSED.
+
+        Another state raises :class:`~novalith.exceptions.InstanceInvalidState`;
+        an unknown instance :class:`~novalith.exceptions.InstanceNotFound`.
+        Returns once the instance is paused.
+        """
+
+    @abc.abstractmethod
+    def unpause(self, instance: InstanceSpec) -> None:
+        """PAUSED -> RUNNING. Idempotent when already RUNNING; else as pause."""
+
+
+class SuspendSupport(abc.ABC):
+    """Save an instance's memory to disk and stop it; restore it later."""
+
+    @abc.abstractmethod
+    def suspend(self, instance: InstanceSpec) -> None:
+        """RUNNING or PAUSED -> SUSPENDED. Idempotent when already SUSPENDED.
+
+        Another state raises :class:`~novalith.exceptions.InstanceInvalidState`.
+        Blocks while memory is written out (seconds per GiB on real hosts).
+        On failure the instance is left in its previous state.
+        """
+
+    @abc.abstractmethod
+    def resume(self, instance: InstanceSpec) -> None:
+        """SUSPENDED -> RUNNING. Idempotent when already RUNNING; else as suspend."""
+
+
+class ConsoleSupport(abc.ABC):
+    """Read what an instance wrote to its serial console."""
+
+    @abc.abstractmethod
+    def get_console_output(self, instance: InstanceSpec) -> str:
+        """The console log of ``instance`` (possibly truncated to its tail).
+
+        Valid in any power state; raises
+        :class:`~novalith.exceptions.InstanceNotFound` for an unknown instance.
+        """
+
+
+_I = TypeVar("_I")
+
+
+def require(driver: ComputeDriver, interface: Callable[..., _I], operation: str) -> _I:
+    """``driver`` typed as ``interface``, or NotSupported (409) if it lacks it.
+
+    ``interface`` is one of the optional interface classes (PauseSupport, ...);
+    ``operation`` names the action for the error message, e.g. ``"pause"``.
+    """
+    # Annotated as a callable rather than type[_I]: mypy rejects abstract
+    # classes where type[...] is expected (error code type-abstract).
+    if not isinstance(interface, type):
+        raise TypeError(f"require() needs an interface class, not {interface!r}")
+    if not isinstance(driver, interface):
+        raise exceptions.NotSupported(operation=operation, driver=driver.name)
+    return cast(_I, driver)
