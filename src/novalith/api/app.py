@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from novalith import exceptions
@@ -14,6 +13,7 @@ from novalith.api import errors
 from novalith.api.compute import (
     flavors,
     hypervisors,
+    images,
     server_actions,
     servers,
     services_api,
@@ -23,6 +23,7 @@ from novalith.api.deps import ApiServices
 from novalith.api.identity.router import build_identity_router
 from novalith.api.image.router import router as image_router
 from novalith.api.middleware import RequestHeaders
+from novalith.api.responses import JSON
 
 
 def catalog_for(public_endpoint: str) -> Any:
@@ -43,12 +44,15 @@ def catalog_for(public_endpoint: str) -> Any:
 
 def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(title="Novalith", version="2.1", openapi_url="/compute/openapi.json",
-                  docs_url=None, redoc_url=None, default_response_class=ORJSONResponse)
+                  docs_url=None, redoc_url=None, default_response_class=JSON,
+                  # Nova reads a request body without Content-Type as JSON.
+                  strict_content_type=False)
     app.state.services = services
     app.add_exception_handler(exceptions.NovalithError, errors.handle_novalith_error)
     app.add_exception_handler(RequestValidationError, errors.handle_validation)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http)
-    for module in (versions, flavors, servers, server_actions, hypervisors, services_api):
+    for module in (versions, flavors, images, servers, server_actions, hypervisors,
+                   services_api):
         app.include_router(module.router)
     app.include_router(image_router)
     app.include_router(build_identity_router(services.identity,

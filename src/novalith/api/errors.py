@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from novalith import exceptions
+from novalith.api.responses import JSON
 
 LOG = logging.getLogger(__name__)
 
@@ -24,22 +24,22 @@ def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def fault(status: int, message: str, headers: dict[str, str] | None = None) -> ORJSONResponse:
+def fault(status: int, message: str, headers: dict[str, str] | None = None) -> JSON:
     name = _FAULT_NAMES.get(status, "computeFault")
-    return ORJSONResponse({name: {"code": status, "message": message}}, status_code=status,
+    return JSON({name: {"code": status, "message": message}}, status_code=status,
                           headers=headers)
 
 
-def unauthorized(request: Request) -> ORJSONResponse:
+def unauthorized(request: Request) -> JSON:
     """401 as keystonemiddleware writes it in front of Nova."""
     base = str(request.base_url).rstrip("/")
-    return ORJSONResponse(
+    return JSON(
         {"error": {"code": 401, "title": "Unauthorized",
                    "message": "The request you have made requires authentication."}},
         status_code=401, headers={"WWW-Authenticate": f'Keystone uri="{base}/identity"'})
 
 
-def handle_novalith_error(request: Request, exc: Exception) -> ORJSONResponse:
+def handle_novalith_error(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, exceptions.NovalithError)
     if isinstance(exc, exceptions.NotAuthenticated):
         return unauthorized(request)
@@ -49,7 +49,7 @@ def handle_novalith_error(request: Request, exc: Exception) -> ORJSONResponse:
     return fault(exc.status, _generic(request))
 
 
-def handle_unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+def handle_unexpected(request: Request, exc: Exception) -> JSON:
     LOG.error("Request %s failed unexpectedly", request_id(request), exc_info=exc)
     return fault(500, _generic(request))
 
@@ -59,7 +59,7 @@ def _generic(request: Request) -> str:
             f"{request_id(request)} and the API log.")
 
 
-def handle_validation(request: Request, exc: Exception) -> ORJSONResponse:
+def handle_validation(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, RequestValidationError)
     errors: list[dict[str, Any]] = list(exc.errors())
     if not errors:
@@ -77,7 +77,7 @@ def handle_validation(request: Request, exc: Exception) -> ORJSONResponse:
                       f"{first.get('msg', 'Invalid value')}")
 
 
-def handle_http(request: Request, exc: Exception) -> ORJSONResponse:
+def handle_http(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return fault(404, "The resource could not be found.")

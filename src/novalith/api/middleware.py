@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import orjson
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from novalith.objects.context import new_request_id

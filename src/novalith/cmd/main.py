@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -64,12 +65,21 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     write_clouds_yaml(clouds_yaml, endpoint, first.admin.generated_password)
     cloud.start_services()
     _banner(endpoint, clouds_yaml, first, [c.host for c in cloud.computes])
+    # uvicorn re-raises the signal that stopped it once it has shut down; make SIGTERM
+    # behave like Ctrl-C so both end in a clean stop and exit status 0.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cloud.serve(sock)
+    except KeyboardInterrupt:
+        pass
     finally:
         console.print("Stopping services ...")
         cloud.close()
         console.print("Stopped.")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _banner(endpoint: str, clouds_yaml: str, first: Any, hosts: list[str]) -> None:

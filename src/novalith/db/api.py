@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import threading
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
@@ -22,12 +23,21 @@ class Database:
         self.url = url
         self.engine = engine if engine is not None else make_engine(url)
         self.backend = self.engine.dialect.name
+        # SQLite has one writer at a time; queueing writers on a Python lock is far
+        # cheaper than SQLite's busy handler, which sleeps and retries.
+        self._write_lock = threading.Lock() if self.backend == "sqlite" else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(novalith_write=True) as conn:
-            with conn.begin():
-                yield conn
+        if self._write_lock is None:
+            with self.engine.connect().execution_options(novalith_write=True) as conn:
+                with conn.begin():
+                    yield conn
+            return
+        with self._write_lock:
+            with self.engine.connect().execution_options(novalith_write=True) as conn:
+                with conn.begin():
+                    yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def sqlite_url(data_dir: str) -> str:
@@ -23,7 +28,8 @@ def make_engine(url: str) -> Engine:
     :class:`novalith.db.api.Database`).
     """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"future": True}
+    kwargs: dict[str, Any] = {"future": True, "json_serializer": _json_dumps,
+                              "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         kwargs["pool_size"] = 20

@@ -6,7 +6,17 @@ import traceback as tb
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    RowMapping,
+    and_,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from novalith.db.base import utcnow
 from novalith.db.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault
@@ -102,29 +112,28 @@ def start_action(conn: Connection, uuid: str, action: str, ctx: RequestContext) 
         project_id=ctx.project_id, start_time=utcnow()))
 
 
-def _action_id(conn: Connection, uuid: str, request_id: str) -> int | None:
-    return conn.execute(
-        select(ACTION.c.id).where(ACTION.c.instance_uuid == uuid,
-                                  ACTION.c.request_id == request_id)
-        .order_by(ACTION.c.id.desc()).limit(1)
-    ).scalar()
+def _action_id(uuid: str, request_id: str) -> Any:
+    """The newest action of this request on this instance, as a scalar subquery."""
+    return (select(ACTION.c.id).where(ACTION.c.instance_uuid == uuid,
+                                      ACTION.c.request_id == request_id)
+            .order_by(ACTION.c.id.desc()).limit(1).scalar_subquery())
 
 
 def start_event(conn: Connection, uuid: str, request_id: str, event: str, host: str) -> None:
-    action_id = _action_id(conn, uuid, request_id)
-    if action_id is not None:
-        conn.execute(insert(EVENT).values(action_id=action_id, event=event, host=host,
-                                          start_time=utcnow()))
+    """One statement: the event row is attached to the request's action, if any."""
+    action = _action_id(uuid, request_id)
+    conn.execute(insert(EVENT).from_select(
+        ["action_id", "event", "host", "start_time"],
+        select(action, literal(event), literal(host), literal(utcnow(), DateTime()))
+        .where(action.isnot(None))))
 
 
 def finish_event(conn: Connection, uuid: str, request_id: str, event: str,
                  exc: BaseException | None = None, finish_action: bool = True) -> None:
     """Close an event (Success or Error with traceback) and, by default, its action."""
-    action_id = _action_id(conn, uuid, request_id)
-    if action_id is None:
-        return
     now = utcnow()
-    conn.execute(update(EVENT).where(EVENT.c.action_id == action_id, EVENT.c.event == event,
+    action = _action_id(uuid, request_id)
+    conn.execute(update(EVENT).where(EVENT.c.action_id == action, EVENT.c.event == event,
                                      EVENT.c.finish_time.is_(None))
                  .values(finish_time=now, result="Error" if exc else "Success",
                          traceback="".join(tb.format_exception(exc)) if exc else None))
@@ -132,4 +141,7 @@ def finish_event(conn: Connection, uuid: str, request_id: str, event: str,
         values: dict[str, Any] = {"finish_time": now, "updated_at": now}
         if exc is not None:
             values["message"] = "Error"
-        conn.execute(update(ACTION).where(ACTION.c.id == action_id).values(**values))
+        # MariaDB refuses an UPDATE whose subquery reads the same table: fetch the id.
+        action_id = conn.execute(select(action)).scalar()
+        if action_id is not None:
+            conn.execute(update(ACTION).where(ACTION.c.id == action_id).values(**values))

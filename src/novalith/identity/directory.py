@@ -266,31 +266,34 @@ class DirectoryMixin:
 
     # -- assignments ------------------------------------------------------------------
 
-    def assign_role(self, user_id: str, project_id: str, role: str) -> None:
-        """Give the user ``role`` (id or name) on the project. Idempotent.
+    def assign_role(self, user: str, project: str, role: str) -> None:
+        """Give user ``user`` (id) role ``role`` (id or name) on project ``project`` (id).
 
-        Tokens already issued keep the roles they were issued with.
+        Idempotent. Tokens already issued keep the roles they were issued with.
         """
         with self.db.write() as conn:
-            role_id = self._check_assignment(conn, user_id, project_id, role)
+            role_id = self._check_assignment(conn, user, project, role)
             exists = conn.execute(select(ASSIGNMENTS).where(
-                ASSIGNMENTS.c.user_id == user_id, ASSIGNMENTS.c.project_id == project_id,
+                ASSIGNMENTS.c.user_id == user, ASSIGNMENTS.c.project_id == project,
                 ASSIGNMENTS.c.role_id == role_id)).first()
             if exists is None:
                 conn.execute(insert(ASSIGNMENTS).values(
-                    user_id=user_id, project_id=project_id, role_id=role_id))
+                    user_id=user, project_id=project, role_id=role_id))
 
-    def unassign_role(self, user_id: str, project_id: str, role: str) -> None:
-        """Take ``role`` away; revokes the user's tokens on the project. NotFound if absent."""
+    def unassign_role(self, user: str, project: str, role: str) -> None:
+        """Take ``role`` (id or name) away from user ``user`` on project ``project`` (ids).
+
+        Revokes the user's tokens scoped to the project; NotFound if not assigned.
+        """
         with self.db.write() as conn:
-            role_id = self._check_assignment(conn, user_id, project_id, role)
+            role_id = self._check_assignment(conn, user, project, role)
             result = conn.execute(delete(ASSIGNMENTS).where(
-                ASSIGNMENTS.c.user_id == user_id, ASSIGNMENTS.c.project_id == project_id,
+                ASSIGNMENTS.c.user_id == user, ASSIGNMENTS.c.project_id == project,
                 ASSIGNMENTS.c.role_id == role_id))
             if result.rowcount == 0:
                 raise exceptions.NotFound("Could not find role assignment.")
-            self._revoke_tokens(conn, user_id=user_id, project_id=project_id)
-        self._cache.discard_user(user_id, project_id)
+            self._revoke_tokens(conn, user_id=user, project_id=project)
+        self._cache.discard_user(user, project)
 
     def list_user_roles(self, user_id: str, project_id: str) -> list[RoleRecord]:
         """Roles assigned to the user on the project (implied roles not added)."""

@@ -51,7 +51,7 @@ def test_assignments(identity: IdentityService) -> None:
     admin = identity.ensure_role("admin")
     assert identity.ensure_role("admin") == admin
     identity.assign_role(u.id, p.id, admin.id)
-    identity.assign_role(u.id, p.id, "admin")  # idempotent, by name too
+    identity.assign_role(user=u.id, project=p.id, role="admin")  # idempotent, by name too
     assert identity.list_user_roles(u.id, p.id) == [admin]
     assert [x.id for x in identity.list_projects(user_id=u.id)] == [p.id]
     with pytest.raises(exceptions.NotFound):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +13,7 @@ from novalith import exceptions
 from novalith.api.compute import flavor_views, params
 from novalith.api.compute.links import next_link
 from novalith.api.deps import Call, compute_call
+from novalith.api.responses import JSON
 from novalith.db import flavors as flavor_db
 from novalith.db.base import new_uuid
 from novalith.db.models import Flavor
@@ -57,7 +57,7 @@ def _get(call: Call, flavorid: str) -> Any:
     return row
 
 
-def _list(call: Call, request: Request, detail: bool) -> ORJSONResponse:
+def _list(call: Call, request: Request, detail: bool) -> JSON:
     q = request.query_params
     stmt = select(FL).where(FL.c.disabled == False)  # noqa: E712
     is_public = q.get("is_public")
@@ -99,29 +99,29 @@ def _list(call: Call, request: Request, detail: bool) -> ORJSONResponse:
         path = "flavors/detail" if detail else "flavors"
         body["flavors_links"] = next_link(call, path, list(q.multi_items()),
                                           rows[-1]["flavorid"])
-    return ORJSONResponse(body)
+    return JSON(body)
 
 
 @router.get("/flavors")
-def list_flavors(call: CallDep, request: Request) -> ORJSONResponse:
+def list_flavors(call: CallDep, request: Request) -> JSON:
     return _list(call, request, detail=False)
 
 
 @router.get("/flavors/detail")
-def list_flavors_detail(call: CallDep, request: Request) -> ORJSONResponse:
+def list_flavors_detail(call: CallDep, request: Request) -> JSON:
     return _list(call, request, detail=True)
 
 
 @router.get("/flavors/{flavor_id}")
-def show_flavor(call: CallDep, flavor_id: str) -> ORJSONResponse:
+def show_flavor(call: CallDep, flavor_id: str) -> JSON:
     row = _get(call, flavor_id)
     with call.db.read() as conn:
         specs = flavor_db.extra_specs(conn, row["id"])
-    return ORJSONResponse({"flavor": flavor_views.detail(call, row, specs)})
+    return JSON({"flavor": flavor_views.detail(call, row, specs)})
 
 
 @router.post("/flavors")
-def create_flavor(call: CallDep, body: FlavorCreateBody) -> ORJSONResponse:
+def create_flavor(call: CallDep, body: FlavorCreateBody) -> JSON:
     call.require_admin("os_compute_api:os-flavor-manage:create")
     f = body.flavor
     if f.description is not None and not call.version.at_least("2.55"):
@@ -145,7 +145,7 @@ def create_flavor(call: CallDep, body: FlavorCreateBody) -> ORJSONResponse:
                 "description": f.description})
     except IntegrityError:
         raise exceptions.Conflict(f"Flavor with name {name} already exists.") from None
-    return ORJSONResponse({"flavor": flavor_views.detail(call, _get(call, flavorid), {})})
+    return JSON({"flavor": flavor_views.detail(call, _get(call, flavorid), {})})
 
 
 @router.delete("/flavors/{flavor_id}", status_code=202)
@@ -158,41 +158,41 @@ def delete_flavor(call: CallDep, flavor_id: str) -> Response:
 
 
 @router.get("/flavors/{flavor_id}/os-extra_specs")
-def list_extra_specs(call: CallDep, flavor_id: str) -> ORJSONResponse:
+def list_extra_specs(call: CallDep, flavor_id: str) -> JSON:
     row = _get(call, flavor_id)
     with call.db.read() as conn:
-        return ORJSONResponse({"extra_specs": flavor_db.extra_specs(conn, row["id"])})
+        return JSON({"extra_specs": flavor_db.extra_specs(conn, row["id"])})
 
 
 @router.post("/flavors/{flavor_id}/os-extra_specs")
-def create_extra_specs(call: CallDep, flavor_id: str, body: ExtraSpecsBody) -> ORJSONResponse:
+def create_extra_specs(call: CallDep, flavor_id: str, body: ExtraSpecsBody) -> JSON:
     call.require_admin("os_compute_api:os-flavor-extra-specs:create")
     row = _get(call, flavor_id)
     with call.db.write() as conn:
         flavor_db.set_extra_specs(conn, row["id"], body.extra_specs)
-    return ORJSONResponse({"extra_specs": body.extra_specs})
+    return JSON({"extra_specs": body.extra_specs})
 
 
 @router.get("/flavors/{flavor_id}/os-extra_specs/{key}")
-def show_extra_spec(call: CallDep, flavor_id: str, key: str) -> ORJSONResponse:
+def show_extra_spec(call: CallDep, flavor_id: str, key: str) -> JSON:
     row = _get(call, flavor_id)
     with call.db.read() as conn:
         specs = flavor_db.extra_specs(conn, row["id"])
     if key not in specs:
         raise exceptions.NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
-    return ORJSONResponse({key: specs[key]})
+    return JSON({key: specs[key]})
 
 
 @router.put("/flavors/{flavor_id}/os-extra_specs/{key}")
 def update_extra_spec(call: CallDep, flavor_id: str, key: str,
-                      body: dict[str, str]) -> ORJSONResponse:
+                      body: dict[str, str]) -> JSON:
     call.require_admin("os_compute_api:os-flavor-extra-specs:update")
     if list(body) != [key]:
         raise exceptions.Invalid("Request body and URI mismatch")
     row = _get(call, flavor_id)
     with call.db.write() as conn:
         flavor_db.set_extra_specs(conn, row["id"], body)
-    return ORJSONResponse(body)
+    return JSON(body)
 
 
 @router.delete("/flavors/{flavor_id}/os-extra_specs/{key}")

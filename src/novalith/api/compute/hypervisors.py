@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends
-from fastapi.responses import ORJSONResponse
 
 from novalith import exceptions
 from novalith.api.deps import Call, compute_call
+from novalith.api.responses import JSON
 from novalith.db import services as svc_db
 
 router = APIRouter(prefix="/compute/v2.1", tags=["hypervisors"])
@@ -60,29 +60,29 @@ def _rows(call: Call) -> list[Mapping[str, Any]]:
 
 
 @router.get("/os-hypervisors")
-def list_hypervisors(call: CallDep) -> ORJSONResponse:
-    return ORJSONResponse({"hypervisors": [_state(call, r) for r in _rows(call)]})
+def list_hypervisors(call: CallDep) -> JSON:
+    return JSON({"hypervisors": [_state(call, r) for r in _rows(call)]})
 
 
 @router.get("/os-hypervisors/detail")
-def list_hypervisors_detail(call: CallDep) -> ORJSONResponse:
-    return ORJSONResponse({"hypervisors": [_detail(call, r) for r in _rows(call)]})
+def list_hypervisors_detail(call: CallDep) -> JSON:
+    return JSON({"hypervisors": [_detail(call, r) for r in _rows(call)]})
 
 
 @router.get("/os-hypervisors/statistics")
-def hypervisor_statistics(call: CallDep) -> ORJSONResponse:
+def hypervisor_statistics(call: CallDep) -> JSON:
     details = [_detail(call, r) for r in _rows(call)]
     keys = ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used",
             "free_ram_mb", "free_disk_gb", "current_workload", "running_vms")
     stats: dict[str, Any] = {k: sum(d[k] for d in details) for k in keys}
     stats["count"] = len(details)
     stats["disk_available_least"] = sum(d["disk_available_least"] or 0 for d in details)
-    return ORJSONResponse({"hypervisor_statistics": stats})
+    return JSON({"hypervisor_statistics": stats})
 
 
 @router.get("/os-hypervisors/{hypervisor_id}")
-def show_hypervisor(call: CallDep, hypervisor_id: str) -> ORJSONResponse:
+def show_hypervisor(call: CallDep, hypervisor_id: str) -> JSON:
     for row in _rows(call):
         if str(row["id"]) == hypervisor_id:
-            return ORJSONResponse({"hypervisor": _detail(call, row)})
+            return JSON({"hypervisor": _detail(call, row)})
     raise exceptions.HypervisorNotFound(hypervisor=hypervisor_id)

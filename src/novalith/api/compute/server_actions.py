@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
-from fastapi.responses import ORJSONResponse
 from sqlalchemy import select
 
 from novalith import exceptions
 from novalith.api.compute.servers import get_instance
 from novalith.api.deps import Call, compute_call
+from novalith.api.responses import JSON
 from novalith.compute.rpcapi import ConsoleOutput, InstanceOp
 from novalith.compute.state_machine import ACTIONS
 from novalith.db import instances as inst_db
@@ -89,7 +89,7 @@ def server_action(call: CallDep, server_id: str,
     return Response(status_code=202)
 
 
-def _console(call: Call, row: Any, args: Any) -> ORJSONResponse:
+def _console(call: Call, row: Any, args: Any) -> JSON:
     length = None
     if isinstance(args, dict) and args.get("length") is not None:
         try:
@@ -107,4 +107,4 @@ def _console(call: Call, row: Any, args: Any) -> ORJSONResponse:
     text = call.services.compute.call(call.ctx, "get_console_output",
                                       ConsoleOutput(instance_uuid=row["uuid"], length=length),
                                       server=row["host"])
-    return ORJSONResponse({"output": text.output})
+    return JSON({"output": text.output})

@@ -61,10 +61,28 @@ def _time(raw: str, name: str) -> dt.datetime:
     return ts
 
 
-def build(call: Call, q: QueryParams) -> tuple[Select[Any], list[tuple[Any, bool]]]:
+# Columns a list never shows: big or internal ones stay in the DB.
+_HIDDEN = {"system_metadata", "key_data", "attempts", "requested_az", "requested_host",
+           "requested_node", "claim_node_id", "launched_on", "locked_by"}
+DETAIL_COLUMNS = [c for c in INST.c if c.key not in _HIDDEN]
+SUMMARY_COLUMNS = [INST.c.id, INST.c.uuid, INST.c.display_name]
+
+
+def columns(call: Call, detail: bool) -> list[Any]:
+    """What a list reads: the summary needs three columns, the detail view all it shows
+    (user_data only for admins at 2.3+, where it is shown)."""
+    if not detail:
+        return SUMMARY_COLUMNS
+    if call.ctx.is_admin and call.version.at_least("2.3"):
+        return DETAIL_COLUMNS
+    return [c for c in DETAIL_COLUMNS if c.key != "user_data"]
+
+
+def build(call: Call, q: QueryParams, detail: bool = True
+          ) -> tuple[Select[Any], list[tuple[Any, bool]]]:
     """The filtered select and its sort columns as (column, ascending)."""
     admin = call.ctx.is_admin
-    stmt = select(INST)
+    stmt = select(*columns(call, detail))
     all_tenants = admin and "all_tenants" in q and (
         q["all_tenants"] == "" or params.boolean(q["all_tenants"], "all_tenants"))
     project = q.get("project_id") or q.get("tenant_id")
@@ -155,7 +173,7 @@ def after_marker(stmt: Select[Any], sort: list[tuple[Any, bool]], marker: Any) -
                for c, _ in sort[:i]]
         value = marker[col.key]
         if value is None:
-            # NULLs sort first ascending (SQLite/PostgreSQL differ; we normalise below)
+            # NULL is the smallest value (see order_by)
             cmp = col.isnot(None) if asc else false()
         else:
             cmp = col > value if asc else or_(col < value, col.is_(None))
@@ -163,5 +181,9 @@ def after_marker(stmt: Select[Any], sort: list[tuple[Any, bool]], marker: Any) -
     return stmt.where(or_(*ors))
 
 
-def order_by(sort: list[tuple[Any, bool]]) -> list[Any]:
+def order_by(sort: list[tuple[Any, bool]], backend: str) -> list[Any]:
+    """NULL sorts as the smallest value everywhere (SQLite and MariaDB do so natively;
+    MariaDB also rejects NULLS FIRST), which after_marker relies on."""
+    if backend != "postgresql":
+        return [col.asc() if asc else col.desc() for col, asc in sort]
     return [(col.asc().nulls_first() if asc else col.desc().nulls_last()) for col, asc in sort]

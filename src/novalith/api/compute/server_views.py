@@ -16,11 +16,11 @@ from novalith.objects.states import status_from_state
 
 
 def iso(ts: dt.datetime | None) -> str | None:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts is not None else None
+    return ts.isoformat(timespec="seconds") + "Z" if ts is not None else None
 
 
 def iso_usec(ts: dt.datetime | None) -> str | None:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") if ts is not None else None
+    return ts.isoformat(timespec="microseconds") if ts is not None else None
 
 
 class ServerView:
@@ -94,7 +94,7 @@ class ServerView:
                     "OS-EXT-SRV-ATTR:kernel_id": row["kernel_id"] or "",
                     "OS-EXT-SRV-ATTR:ramdisk_id": row["ramdisk_id"] or "",
                     "OS-EXT-SRV-ATTR:root_device_name": row["root_device_name"],
-                    "OS-EXT-SRV-ATTR:user_data": row["user_data"],
+                    "OS-EXT-SRV-ATTR:user_data": row.get("user_data"),
                 })
         if self.v29:
             body["locked"] = bool(row["locked"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import ORJSONResponse
 from sqlalchemy import RowMapping
 
 from novalith import exceptions
@@ -14,6 +13,7 @@ from novalith.api.compute.links import links, next_link
 from novalith.api.compute.server_schemas import ServerCreateBody, ServerUpdateBody
 from novalith.api.compute.server_views import ServerView
 from novalith.api.deps import Call, compute_call
+from novalith.api.responses import JSON
 from novalith.compute import delete as compute_delete
 from novalith.compute.rpcapi import InstanceOp
 from novalith.db import claims
@@ -53,23 +53,23 @@ def _host_status(call: Call) -> dict[str, str]:
 
 
 @router.post("/servers", status_code=202)
-def create_server(call: CallDep, body: ServerCreateBody) -> ORJSONResponse:
+def create_server(call: CallDep, body: ServerCreateBody) -> JSON:
     created = server_create.create(call, body)
     if body.server.return_reservation_id:
-        return ORJSONResponse({"reservation_id": created.reservation_id}, status_code=202)
+        return JSON({"reservation_id": created.reservation_id}, status_code=202)
     first = created.uuids[0]
     server: dict[str, Any] = {"id": first, "links": links(call, "servers", first),
                               "OS-DCF:diskConfig": "MANUAL",
                               "security_groups": [{"name": "default"}]}
     if created.admin_password is not None:
         server["adminPass"] = created.admin_password
-    return ORJSONResponse({"server": server}, status_code=202,
+    return JSON({"server": server}, status_code=202,
                           headers={"Location": f"{call.base}/servers/{first}"})
 
 
-def _list(call: Call, request: Request, detail: bool) -> ORJSONResponse:
+def _list(call: Call, request: Request, detail: bool) -> JSON:
     q = request.query_params
-    stmt, sort = server_query.build(call, q)
+    stmt, sort = server_query.build(call, q, detail)
     limit = params.limit(request, call.services.config.max_limit)
     view = ServerView(call, _host_status(call) if detail else None)
     with call.db.read() as conn:
@@ -80,7 +80,7 @@ def _list(call: Call, request: Request, detail: bool) -> ORJSONResponse:
             if marker is None:
                 raise exceptions.Invalid(f"marker [{marker_id}] not found")
             stmt = server_query.after_marker(stmt, sort, marker)
-        rows = list(conn.execute(stmt.order_by(*server_query.order_by(sort)).limit(limit))
+        rows = list(conn.execute(stmt.order_by(*server_query.order_by(sort, call.db.backend)).limit(limit))
                     .mappings())
         faults = {}
         if detail:
@@ -94,16 +94,16 @@ def _list(call: Call, request: Request, detail: bool) -> ORJSONResponse:
     if rows and len(rows) == limit:
         body["servers_links"] = next_link(call, "servers/detail" if detail else "servers",
                                           list(q.multi_items()), rows[-1]["uuid"])
-    return ORJSONResponse(body)
+    return JSON(body)
 
 
 @router.get("/servers")
-def list_servers(call: CallDep, request: Request) -> ORJSONResponse:
+def list_servers(call: CallDep, request: Request) -> JSON:
     return _list(call, request, detail=False)
 
 
 @router.get("/servers/detail")
-def list_servers_detail(call: CallDep, request: Request) -> ORJSONResponse:
+def list_servers_detail(call: CallDep, request: Request) -> JSON:
     return _list(call, request, detail=True)
 
 
@@ -116,12 +116,12 @@ def show_body(call: Call, row: RowMapping) -> dict[str, Any]:
 
 
 @router.get("/servers/{server_id}")
-def show_server(call: CallDep, server_id: str) -> ORJSONResponse:
-    return ORJSONResponse(show_body(call, get_instance(call, server_id)))
+def show_server(call: CallDep, server_id: str) -> JSON:
+    return JSON(show_body(call, get_instance(call, server_id)))
 
 
 @router.put("/servers/{server_id}")
-def update_server(call: CallDep, server_id: str, body: ServerUpdateBody) -> ORJSONResponse:
+def update_server(call: CallDep, server_id: str, body: ServerUpdateBody) -> JSON:
     call.require_writer("os_compute_api:servers:update")
     row = get_instance(call, server_id)
     upd = body.server
@@ -142,7 +142,7 @@ def update_server(call: CallDep, server_id: str, body: ServerUpdateBody) -> ORJS
     if values:
         with call.db.write() as conn:
             inst_db.transition(conn, row["uuid"], values)
-    return ORJSONResponse(show_body(call, get_instance(call, server_id)))
+    return JSON(show_body(call, get_instance(call, server_id)))
 
 
 @router.delete("/servers/{server_id}", status_code=204)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import ORJSONResponse
 
 from novalith.api.compute.server_views import iso_usec
 from novalith.api.deps import Call, compute_call
+from novalith.api.responses import JSON
 from novalith.db import services as svc_db
 
 router = APIRouter(prefix="/compute/v2.1", tags=["services"])
@@ -16,7 +16,7 @@ CallDep = Annotated[Call, Depends(compute_call)]
 
 
 @router.get("/os-services")
-def list_services(call: CallDep, request: Request) -> ORJSONResponse:
+def list_services(call: CallDep, request: Request) -> JSON:
     call.require_admin("os_compute_api:os-services:list")
     q = request.query_params
     cfg = call.services.config
@@ -34,4 +34,4 @@ def list_services(call: CallDep, request: Request) -> ORJSONResponse:
         if call.version.at_least("2.11"):
             item["forced_down"] = bool(r["forced_down"])
         out.append(item)
-    return ORJSONResponse({"services": out})
+    return JSON({"services": out})

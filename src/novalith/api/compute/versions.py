@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
 from novalith.api.deps import ApiServices, root_url
 from novalith.api.microversion import MAX_VERSION, MIN_VERSION
+from novalith.api.responses import JSON
 
 router = APIRouter()
 UPDATED = "2013-07-23T11:33:21Z"
@@ -27,13 +27,13 @@ def _root(request: Request) -> str:
 
 @router.get("/compute", include_in_schema=False)
 @router.get("/compute/")
-def versions(request: Request) -> ORJSONResponse:
-    return ORJSONResponse({"versions": [_v21(_root(request))]})
+def versions(request: Request) -> JSON:
+    return JSON({"versions": [_v21(_root(request))]})
 
 
 @router.get("/compute/v2.1", include_in_schema=False)
 @router.get("/compute/v2.1/")
-def version(request: Request) -> ORJSONResponse:
+def version(request: Request) -> JSON:
     root = _root(request)
     doc = _v21(root)
     doc["links"] = [{"rel": "self", "href": f"{root}/compute/v2.1/"},
@@ -41,4 +41,4 @@ def version(request: Request) -> ORJSONResponse:
                      "href": "https://docs.openstack.org/"}]
     doc["media-types"] = [{"base": "application/json",
                            "type": "application/vnd.openstack.compute+json;version=2.1"}]
-    return ORJSONResponse({"version": doc})
+    return JSON({"version": doc})

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import or_, select
 
 from novalith import exceptions
 from novalith.api.deps import ApiServices, authenticate, root_url
+from novalith.api.responses import JSON
 from novalith.db import images as image_db
 from novalith.db.models import Image
 from novalith.objects.context import RequestContext
@@ -52,12 +53,12 @@ def _ctx(request: Request) -> tuple[ApiServices, RequestContext]:
 
 @router.get("")
 @router.get("/")
-def versions(request: Request) -> ORJSONResponse:
+def versions(request: Request) -> JSON:
     services: ApiServices = request.app.state.services
     root = root_url(request, services.config)
     values = [{"id": "v2.16", "status": "CURRENT",
                "links": [{"rel": "self", "href": f"{root}/image/v2/"}]}]
-    return ORJSONResponse({"versions": values}, status_code=300)
+    return JSON({"versions": values}, status_code=300)
 
 
 @router.get("/v2/images", response_model=None)
@@ -91,7 +92,7 @@ def list_images(request: Request) -> JSONResponse:
                             "schema": "/v2/schemas/images"}
     if len(rows) == limit and rows:
         body["next"] = f"/v2/images?marker={rows[-1]['id']}&limit={limit}"
-    return ORJSONResponse(body)
+    return JSON(body)
 
 
 @router.get("/v2/images/{image_id}", response_model=None)
@@ -104,4 +105,4 @@ def show_image(request: Request, image_id: str) -> JSONResponse:
         row = image_db.visible(conn, image_id, ctx.project_id, ctx.is_admin)
     if row is None:
         return _error(404, "Not Found", f"No image found with ID {image_id}")
-    return ORJSONResponse(view(row))
+    return JSON(view(row))
