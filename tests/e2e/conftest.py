@@ -86,28 +86,13 @@ def _wait_for_endpoint(proc: subprocess.Popen[bytes], endpoint: str, log: Path) 
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            _stop(proc, signal.SIGKILL)
             pytest.fail(f"novalith up did not answer at {endpoint} within {START_TIMEOUT}s:\n"
                         f"{log.read_text(errors='replace')}", pytrace=False)
         time.sleep(0.1)
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> int | None:
-    """Send ``sig`` to the process we started (by its PID) and wait for it to exit."""
-    if proc.poll() is None:
-        os.kill(proc.pid, sig)
-    try:
-        return proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_TIMEOUT)
-        return None
-
-
-@pytest.fixture(scope="session")
-def novalith(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NovalithProcess]:
-    """Start ``novalith up`` on a free loopback port; on teardown stop it with SIGINT."""
-    root = tmp_path_factory.mktemp("novalith-e2e")
+def launch(root: Path) -> tuple[subprocess.Popen[bytes], NovalithProcess]:
+    """Start ``novalith up`` with its data and config under ``root``; wait until it answers."""
     data_dir = root / "data"
     config = root / "novalith.conf"
     config.write_text(f"[bootstrap]\nadmin_password = {ADMIN_PASSWORD}\n")
@@ -123,12 +108,38 @@ def novalith(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NovalithProce
                                 stdin=subprocess.DEVNULL)
     try:
         _wait_for_endpoint(proc, endpoint, log)
-        running = NovalithProcess(endpoint=endpoint, data_dir=data_dir,
-                                  clouds_yaml=data_dir / "clouds.yaml", log=log)
+    except BaseException:
+        stop(proc, signal.SIGKILL)
+        raise
+    running = NovalithProcess(endpoint=endpoint, data_dir=data_dir,
+                              clouds_yaml=data_dir / "clouds.yaml", log=log)
+    return proc, running
+
+
+def stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> int | None:
+    """Send ``sig`` to the process we started (by its PID) and wait for it to exit.
+
+    Returns its exit status, or None if it had to be killed after STOP_TIMEOUT.
+    """
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+    try:
+        return proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_TIMEOUT)
+        return None
+
+
+@pytest.fixture(scope="session")
+def novalith(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NovalithProcess]:
+    """One ``novalith up`` for the session; on teardown SIGINT must stop it with status 0."""
+    proc, running = launch(tmp_path_factory.mktemp("novalith-e2e"))
+    try:
         assert running.clouds_yaml.exists(), running.output()
         yield running
     finally:
-        returncode = _stop(proc, signal.SIGINT)
+        returncode = stop(proc, signal.SIGINT)
     if returncode != 0:
         pytest.fail(f"novalith up did not stop cleanly on SIGINT (exit status {returncode}):\n"
-                    f"{log.read_text(errors='replace')}", pytrace=False)
+                    f"{running.output()}", pytrace=False)

@@ -42,8 +42,10 @@ def cli(debug: bool) -> None:
 @click.option("--driver", help="Compute driver ([DEFAULT] compute_driver).")
 @click.option("--fake-hosts", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Run this many compute services in the process (host-1..N).")
+@click.option("--demo", is_flag=True, help="Once up, boot a server named 'demo' through the "
+                                           "API and show it.")
 def up(config_file: str | None, data_dir: str | None, host: str | None, listen: str | None,
-       port: int | None, driver: str | None, fake_hosts: int) -> None:
+       port: int | None, driver: str | None, fake_hosts: int, demo: bool) -> None:
     """Run the whole cloud in one process until Ctrl-C."""
     from novalith.cloud import Cloud, write_clouds_yaml
 
@@ -65,6 +67,8 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     write_clouds_yaml(clouds_yaml, endpoint, first.admin.generated_password)
     cloud.start_services()
     _banner(endpoint, clouds_yaml, first, [c.host for c in cloud.computes])
+    if demo:
+        _start_demo(endpoint, clouds_yaml)
     # uvicorn re-raises the signal that stopped it once it has shut down; make SIGTERM
     # behave like Ctrl-C so both end in a clean stop and exit status 0.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -82,6 +86,35 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _start_demo(endpoint: str, clouds_yaml: str) -> None:
+    """Boot the demo server from a thread once the HTTP server answers."""
+    import threading
+
+    import yaml
+
+    from novalith.cloud import FAKE_IMAGE_NAME
+    from novalith.cmd.demo import boot_demo_server
+
+    with open(clouds_yaml) as fh:
+        password = yaml.safe_load(fh)["clouds"]["novalith"]["auth"]["password"]
+
+    def run() -> None:
+        import socket
+        import time
+        from urllib.parse import urlparse
+
+        url = urlparse(endpoint)
+        for _ in range(200):
+            try:
+                socket.create_connection((url.hostname, url.port or 80), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        boot_demo_server(endpoint, password, FAKE_IMAGE_NAME, console)
+
+    threading.Thread(target=run, name="demo", daemon=True).start()
+
+
 def _banner(endpoint: str, clouds_yaml: str, first: Any, hosts: list[str]) -> None:
     console.print(f"[bold]Novalith is up[/bold] at {endpoint}")
     console.print(f"  Compute API  {endpoint}/compute/v2.1")
@@ -96,7 +129,7 @@ def _banner(endpoint: str, clouds_yaml: str, first: Any, hosts: list[str]) -> No
     console.print(f"  export OS_CLIENT_CONFIG_FILE={clouds_yaml}")
     image = "fake-image" if first.image_id else "<image>"
     console.print(f"  openstack --os-cloud novalith server create --flavor m1.tiny "
-                  f"--image {image} --network none demo")
+                  f"--image {image} --no-network demo")
     console.print("  openstack --os-cloud novalith server list")
     console.print("Ctrl-C stops the cloud.")
     sys.stdout.flush()

@@ -63,20 +63,22 @@ class ConductorManager:
         if row is None or row["vm_state"] != s.BUILDING:
             return
         attempts = list(row["attempts"] or [])
+        exhausted = (f"Exceeded maximum number of retries. Exhausted all hosts available for "
+                     f"retrying build failures for instance {req.instance_uuid}. "
+                     f"Last error: {req.reason}")
         if len(attempts) >= self.max_attempts:
-            self._fail(ctx, [req.instance_uuid],
-                       f"Exceeded maximum number of retries. Exhausted all hosts available for "
-                       f"retrying build failures for instance {req.instance_uuid}. "
-                       f"Last error: {req.reason}", code=500)
+            self._fail(ctx, [req.instance_uuid], exhausted, code=500)
             return
         spec = msgspec.structs.replace(req.request_spec, instance_uuids=[req.instance_uuid],
                                        ignore_hosts=attempts)
         passwords = {req.instance_uuid: req.admin_password} if req.admin_password else {}
-        self._schedule_and_build(ctx, spec, passwords)
+        # No host left besides those tried: the retries are exhausted too.
+        self._schedule_and_build(ctx, spec, passwords, no_host_reason=exhausted)
 
     # ---- helpers ----------------------------------------------------------------------------
     def _schedule_and_build(self, ctx: RequestContext, spec: RequestSpec,
-                            passwords: dict[str, str]) -> None:
+                            passwords: dict[str, str], no_host_reason: str | None = None
+                            ) -> None:
         try:
             result = self.scheduler.call(ctx, "select_and_claim", SelectAndClaim(request_spec=spec))
         except exceptions.NovalithError as exc:
@@ -84,7 +86,8 @@ class ConductorManager:
             self._fail(ctx, spec.instance_uuids, str(exc))
             return
         if result.failures:
-            self._fail(ctx, list(result.failures), next(iter(result.failures.values())))
+            self._fail(ctx, list(result.failures),
+                       no_host_reason or next(iter(result.failures.values())))
         if not result.selections:
             return
         with self.db.read() as conn:

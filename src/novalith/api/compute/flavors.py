@@ -52,7 +52,9 @@ class ExtraSpecsBody(BaseModel):
 def _get(call: Call, flavorid: str) -> Any:
     with call.db.read() as conn:
         row = flavor_db.get(conn, flavorid)
-    if row is None:
+    # There are no flavor access lists: a private flavor is the admins' alone, as in Nova
+    # for a project without access.
+    if row is None or not (row["is_public"] or call.ctx.is_admin):
         raise exceptions.FlavorNotFound(flavor_id=flavorid)
     return row
 

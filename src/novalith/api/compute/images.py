@@ -22,7 +22,6 @@ from novalith.db import images as image_db
 router = APIRouter(prefix="/compute/v2.1", tags=["images"])
 CallDep = Annotated[Call, Depends(compute_call)]
 IMG = image_db.IMG
-MAX_PROXY_VERSION = "2.35"
 # Image service status -> (Compute API status, progress).
 _STATUS = {"active": ("ACTIVE", 100), "queued": ("SAVING", 25), "saving": ("SAVING", 50),
            "importing": ("SAVING", 50), "uploading": ("SAVING", 25),
@@ -31,6 +30,7 @@ _STATUS = {"active": ("ACTIVE", 100), "queued": ("SAVING", 25), "saving": ("SAVI
 
 
 def _require_proxy_version(call: Call) -> None:
+    """The proxy stops at 2.35: from 2.36 on the routes answer 404, as in Nova."""
     if call.version.at_least("2.36"):
         raise exceptions.NotFound()
 

@@ -46,9 +46,9 @@ def _hostname(name: str) -> str:
     return host[:63] or "server"
 
 
-def _flavor(conn: Connection, ref: str) -> tuple[int, FlavorSpec]:
+def _flavor(conn: Connection, call: Call, ref: str) -> tuple[int, FlavorSpec]:
     row = flavor_db.get(conn, _ref_id(ref))
-    if row is None or row["disabled"]:
+    if row is None or row["disabled"] or not (row["is_public"] or call.ctx.is_admin):
         raise exceptions.Invalid(f"Flavor {ref} could not be found.")
     return row["id"], flavor_db.to_spec(row, flavor_db.extra_specs(conn, row["id"]))
 
@@ -158,7 +158,7 @@ def create(call: Call, body: ServerCreateBody) -> Created:
     user_data = _user_data(req.user_data)
     hints = body.scheduler_hints or body.os_scheduler_hints or {}
     with call.db.read() as conn:
-        flavor_pk, flavor = _flavor(conn, req.flavorRef)
+        flavor_pk, flavor = _flavor(conn, call, req.flavorRef)
         image = _image(conn, call, image_ref, flavor)
         az, force_host, force_node = _zone(conn, call, req.availability_zone)
     password = None

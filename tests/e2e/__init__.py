@@ -1,0 +1,1 @@
+"""End-to-end tests: ``novalith up`` as a subprocess, driven by openstacksdk and the CLI."""
