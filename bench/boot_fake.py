@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,7 +84,8 @@ def start_cloud(data_dir: str, port: int, hosts: int) -> subprocess.Popen[bytes]
             return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "died")
+                output = proc.stdout.read().decode() if proc.stdout else "died"
+                raise RuntimeError(output) from None
             time.sleep(0.1)
     raise RuntimeError("cloud did not start")
 

@@ -137,7 +137,6 @@ class Cloud:
     def serve_in_thread(self, sock: socket.socket) -> None:
         config = uvicorn.Config(self.app, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name="api", daemon=True)
         self._thread.start()

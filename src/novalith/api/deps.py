@@ -100,9 +100,10 @@ def authenticate(request: Request, services: ApiServices) -> RequestContext:
 def compute_call(request: Request) -> Call:
     """FastAPI dependency of every authenticated Compute API route."""
     services: ApiServices = request.app.state.services
+    # Authentication first: keystonemiddleware answers 401 before Nova looks at anything.
+    ctx = authenticate(request, services)
     version = negotiate(request.headers.get("openstack-api-version"),
                         request.headers.get("x-openstack-nova-api-version"))
     request.scope["state"]["microversion"] = version
-    ctx = authenticate(request, services)
     return Call(ctx=ctx, version=version, root=root_url(request, services.config),
                 services=services)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from novalith import exceptions
+from novalith.api.deps import compute_call
 from novalith.api.responses import JSON
 
 LOG = logging.getLogger(__name__)
@@ -66,11 +67,19 @@ def handle_validation(request: Request, exc: Exception) -> JSON:
         return fault(400, "Invalid request.")
     first = errors[0]
     if first.get("type") in ("json_invalid", "json_type"):
+        if request.url.path.startswith("/compute/v2.1/"):
+            # FastAPI decodes the body before the route's dependencies run; check the
+            # caller and the microversion first, in Nova's order (401, 406, then 400).
+            try:
+                compute_call(request)
+            except exceptions.NovalithError as err:
+                return handle_novalith_error(request, err)
         return fault(400, "Malformed request body")
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
     field = loc[-1] if loc else "body"
     if first.get("type") == "missing":
-        return fault(400, f"Invalid input for field/attribute {loc[-2] if len(loc) > 1 else 'body'}."
+        parent = loc[-2] if len(loc) > 1 else "body"
+        return fault(400, f"Invalid input for field/attribute {parent}."
                           f" Value: None. '{field}' is a required property")
     value = first.get("input")
     return fault(400, f"Invalid input for field/attribute {field}. Value: {value!r}. "

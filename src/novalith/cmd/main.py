@@ -53,9 +53,10 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     for key, value in (("state_path", data_dir), ("host", host), ("compute_driver", driver)):
         if value is not None:
             overrides["DEFAULT"][key] = value
-    for key, value in (("listen", listen), ("port", port)):
-        if value is not None:
-            overrides["wsgi"][key] = value
+    if listen is not None:
+        overrides["wsgi"]["listen"] = listen
+    if port is not None:
+        overrides["wsgi"]["port"] = port
     conf = _conf(config_file, overrides)
     cloud = Cloud(conf, fake_hosts=fake_hosts)
     first = cloud.first_start()

@@ -10,7 +10,7 @@ import msgspec
 from novalith.objects.specs import FlavorSpec, ImageMeta, InstanceSpec, instance_name
 
 
-def from_row(row: Mapping[str, Any]) -> InstanceSpec:
+def from_row(row: Mapping[Any, Any]) -> InstanceSpec:
     """The instance row keeps the flavor and image as they were at boot."""
     image = row["system_metadata"].get("image")
     return InstanceSpec(

@@ -10,9 +10,9 @@ from novalith import exceptions
 from novalith.compute import build, delete, power, reconcile, resources
 from novalith.compute.config import ComputeConfig
 from novalith.compute.deps import ComputeDeps
+from novalith.compute.instance_spec import from_row
 from novalith.compute.rpcapi import SURFACE, BuildAndRun, ConsoleOutput, ConsoleText, InstanceOp
 from novalith.conductor.rpcapi import SURFACE as CONDUCTOR
-from novalith.compute.instance_spec import from_row
 from novalith.db import instances as inst_db
 from novalith.db.api import Database
 from novalith.objects.context import RequestContext, admin_context

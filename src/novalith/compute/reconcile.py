@@ -6,8 +6,8 @@ import logging
 
 from novalith import exceptions
 from novalith.compute import state_machine as sm
-from novalith.compute.deps import ComputeDeps
 from novalith.compute.delete import deleted_values
+from novalith.compute.deps import ComputeDeps
 from novalith.compute.instance_spec import from_row
 from novalith.db import claims
 from novalith.db import instances as inst_db

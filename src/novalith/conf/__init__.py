@@ -14,8 +14,8 @@ from oslo_config import cfg
 from novalith.conf.opts import list_opts
 
 
-def make_conf(config_files: Sequence[str] = (), overrides: dict[str, dict[str, object]] | None = None
-              ) -> cfg.ConfigOpts:
+def make_conf(config_files: Sequence[str] = (),
+              overrides: dict[str, dict[str, object]] | None = None) -> cfg.ConfigOpts:
     """A fresh ConfigOpts with every Novalith option registered and files loaded.
 
     ``overrides`` maps group (``DEFAULT`` for the default group) to option values,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt("admin_password", secret=True, default=None,
                help="Password of the admin user created at first start; generated and "
                     "printed once when unset."),

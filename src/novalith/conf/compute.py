@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.IntOpt("build_workers", default=16, min=1,
                help="Threads a compute service uses to run instance operations."),
     cfg.IntOpt("shutdown_timeout", default=60, min=0,

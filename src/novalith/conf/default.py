@@ -6,7 +6,7 @@ import socket
 
 from oslo_config import cfg
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
                help="Name of this node; the compute service's host name."),
     cfg.StrOpt("state_path", default="./novalith-data",

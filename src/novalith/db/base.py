@@ -23,7 +23,7 @@ class Base(DeclarativeBase):
 
 def utcnow() -> dt.datetime:
     """Naive UTC now: every timestamp column stores naive UTC."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def new_uuid() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, Table, and_, func, select, update
 
 from novalith.db.base import utcnow
 from novalith.db.models import ComputeNode, Instance
@@ -20,8 +20,8 @@ from novalith.objects import states
 from novalith.objects.specs import FlavorSpec
 
 CLAIMED, NO_CAPACITY, GONE = "claimed", "no_capacity", "gone"
-_CN = ComputeNode.__table__
-_INST = Instance.__table__
+_CN: Table = ComputeNode.__table__  # type: ignore[assignment]
+_INST: Table = Instance.__table__  # type: ignore[assignment]
 
 
 def disk_gb(flavor: FlavorSpec) -> int:

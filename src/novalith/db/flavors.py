@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select
+from sqlalchemy import Connection, RowMapping, Table, delete, insert, select
 
 from novalith.db.base import utcnow
 from novalith.db.models import Flavor, FlavorExtraSpec
 from novalith.objects.specs import FlavorSpec
 
-FL = Flavor.__table__
-SPEC = FlavorExtraSpec.__table__
+FL: Table = Flavor.__table__  # type: ignore[assignment]
+SPEC: Table = FlavorExtraSpec.__table__  # type: ignore[assignment]
 
 # Nova's default flavors: (flavorid, name, memory_mb, vcpus, root_gb)
 DEFAULT_FLAVORS = (
@@ -25,7 +25,7 @@ DEFAULT_FLAVORS = (
 
 def create(conn: Connection, values: dict[str, Any]) -> int:
     return int(conn.execute(insert(FL).values(created_at=utcnow(), **values))
-               .inserted_primary_key[0])
+                .inserted_primary_key[0])  # type: ignore[index]
 
 
 def ensure_defaults(conn: Connection) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, or_, select
+from sqlalchemy import Connection, RowMapping, Table, insert, or_, select
 
 from novalith.db.base import utcnow
 from novalith.db.models import Image
 from novalith.objects.specs import ImageMeta
 
-IMG = Image.__table__
+IMG: Table = Image.__table__  # type: ignore[assignment]
 
 
 def visible(conn: Connection, image_id: str, project_id: str | None, is_admin: bool

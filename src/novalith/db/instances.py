@@ -10,7 +10,8 @@ from sqlalchemy import (
     Connection,
     DateTime,
     RowMapping,
-    and_,
+    Table,
+    false,
     insert,
     literal,
     or_,
@@ -22,10 +23,10 @@ from novalith.db.base import utcnow
 from novalith.db.models import Instance, InstanceAction, InstanceActionEvent, InstanceFault
 from novalith.objects.context import RequestContext
 
-INST = Instance.__table__
-FAULT = InstanceFault.__table__
-ACTION = InstanceAction.__table__
-EVENT = InstanceActionEvent.__table__
+INST: Table = Instance.__table__  # type: ignore[assignment]
+FAULT: Table = InstanceFault.__table__  # type: ignore[assignment]
+ACTION: Table = InstanceAction.__table__  # type: ignore[assignment]
+EVENT: Table = InstanceActionEvent.__table__  # type: ignore[assignment]
 
 ANY = object()  # expected_task sentinel: do not check task_state
 
@@ -82,7 +83,7 @@ def transition(conn: Connection, uuid: str, values: dict[str, Any], *,
             parts.append(INST.c.task_state.in_(named))
         if None in allowed:
             parts.append(INST.c.task_state.is_(None))
-        conds.append(or_(*parts) if parts else and_(False))
+        conds.append(or_(*parts) if parts else false())
     values = {**values, "updated_at": utcnow()}
     return conn.execute(update(INST).where(*conds).values(**values)).rowcount == 1
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, Table, insert, select, update
 
 from novalith.db.base import new_uuid, utcnow
 from novalith.db.models import ComputeNode, Service
 
-SVC = Service.__table__
-CN = ComputeNode.__table__
+SVC: Table = Service.__table__  # type: ignore[assignment]
+CN: Table = ComputeNode.__table__  # type: ignore[assignment]
 
 
 def is_up(row: RowMapping | dict[str, Any], down_time: int, now: dt.datetime | None = None
@@ -36,7 +36,7 @@ def register(conn: Connection, host: str, binary: str, topic: str,
         uuid=new_uuid(), host=host, binary=binary, topic=topic,
         availability_zone=availability_zone, version=version, last_seen_up=now,
         created_at=now, updated_at=now, disabled=False, forced_down=False, report_count=0,
-    )).inserted_primary_key[0])
+    )).inserted_primary_key[0])  # type: ignore[index]
 
 
 def heartbeat(conn: Connection, service_id: int) -> None:
@@ -71,7 +71,7 @@ def upsert_node(conn: Connection, service_id: int, host: str, values: dict[str, 
     return int(conn.execute(insert(CN).values(
         uuid=new_uuid(), service_id=service_id, host=host, created_at=now, updated_at=now,
         vcpus_used=0, memory_mb_used=0, local_gb_used=0, running_vms=0, **values,
-    )).inserted_primary_key[0])
+    )).inserted_primary_key[0])  # type: ignore[index]
 
 
 def nodes_with_services(conn: Connection) -> list[RowMapping]:

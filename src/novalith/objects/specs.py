@@ -54,7 +54,7 @@ class InstanceSpec(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def instance_name(instance_id: int) -> str:
-    return "instance-%08x" % instance_id
+    return f"instance-{instance_id:08x}"
 
 
 class RequestSpec(msgspec.Struct, frozen=True, kw_only=True):

@@ -39,7 +39,7 @@ class Transport(ABC):
     def serve(self, topic: str, server: str, handler: Handler, workers: int) -> RPCServer:
         """Start delivering messages for (topic, server) to ``handler`` on ``workers`` threads."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most transports hold nothing)
         """Release connections; servers must have been stopped."""
 
 

@@ -75,7 +75,7 @@ class SchedulerManager:
             self._server.stop()
 
     # ---- host state view --------------------------------------------------------------------
-    def _mapping(self, row: Mapping[str, Any], now: Any) -> dict[str, Any]:
+    def _mapping(self, row: Mapping[Any, Any], now: Any) -> dict[str, Any]:
         m = dict(row)
         m["availability_zone"] = row["availability_zone"] or self.default_az
         m["service_up"] = svc_db.is_up({"forced_down": row["forced_down"],

@@ -272,18 +272,46 @@ def test_default_sort_is_newest_first_then_id() -> None:
     assert sort == [(INST.c.created_at, False), (INST.c.id, False)]
 
 
-def test_missing_sort_dirs_take_the_first_one() -> None:
+def test_a_direction_alone_applies_to_the_default_key() -> None:
+    _, sort = server_query.build(call(), QueryParams("sort_dir=asc"))
+    assert sort == [(INST.c.created_at, True), (INST.c.id, True)]
+
+
+def test_missing_sort_dirs_take_the_first_one_and_ties_end_the_order() -> None:
+    """As Nova's process_sort_params: created_at and id follow, in the first direction."""
     _, sort = server_query.build(call(), QueryParams(
         "sort_key=display_name&sort_dir=asc&sort_key=launched_at"))
-    assert sort[:2] == [(INST.c.display_name, True), (INST.c.launched_at, True)]
+    assert sort == [(INST.c.display_name, True), (INST.c.launched_at, True),
+                    (INST.c.created_at, True), (INST.c.id, True)]
     _, sort = server_query.build(call(), QueryParams("sort_key=display_name"))
-    assert sort[0] == (INST.c.display_name, False)
+    assert sort == [(INST.c.display_name, False), (INST.c.created_at, False),
+                    (INST.c.id, False)]
+    _, sort = server_query.build(call(), QueryParams(
+        "sort_key=created_at&sort_dir=asc&sort_key=uuid&sort_dir=desc"))
+    assert sort == [(INST.c.created_at, True), (INST.c.uuid, False), (INST.c.id, True)]
+
+
+def test_ties_on_the_sort_key_are_broken_by_created_at(db: Database) -> None:
+    """Regression: ties were ordered by id only, not created_at then id as in Nova."""
+    base = dt.datetime(2024, 1, 1)
+    insert(db, [row(display_name="same", hostname="older", created_at=base),
+                row(display_name="same", hostname="newer",
+                    created_at=base + dt.timedelta(hours=1)),
+                row(display_name="same", hostname="oldest",
+                    created_at=base - dt.timedelta(hours=1))])
+    stmt, sort = server_query.build(call(), QueryParams("sort_key=display_name&sort_dir=asc"))
+    with db.read() as conn:
+        rows = conn.execute(stmt.order_by(*server_query.order_by(sort, db.backend))).mappings()
+        assert [r["hostname"] for r in rows] == ["oldest", "older", "newer"]
 
 
 @pytest.mark.parametrize(("query", "error"), [
     ("sort_key=bogus", exceptions.Invalid),
     ("sort_key=display_name&sort_dir=sideways", exceptions.Invalid),
     ("sort_key=host", exceptions.Forbidden),
+    ("sort_key=id", exceptions.Invalid),
+    ("sort_dir=asc&sort_dir=desc", exceptions.Invalid),
+    ("sort_key=uuid&sort_dir=asc&sort_dir=desc", exceptions.Invalid),
 ])
 def test_bad_sorts(query: str, error: type[Exception]) -> None:
     with pytest.raises(error):

@@ -331,13 +331,27 @@ def _race(n: int, fn: Callable[[int], str | bool]) -> list[str | bool]:
     return results
 
 
-def test_twenty_racing_claims_on_a_node_that_fits_seven(any_db: Database) -> None:
+@pytest.fixture
+def handles(any_db: Database) -> Iterator[list[Database]]:
+    """Four handles on one database, as four processes would hold.
+
+    A Database queues its own SQLite writers on a Python lock; separate handles
+    make SQLite itself arbitrate, as it does between processes.
+    """
+    more = [Database(any_db.url) for _ in range(3)]
+    yield [any_db, *more]
+    for handle in more:
+        handle.dispose()
+
+
+def test_twenty_racing_claims_on_a_node_that_fits_seven(any_db: Database,
+                                                        handles: list[Database]) -> None:
     # Memory is the tight resource: (4096 - 512) * 1.0 = 3584 = 7 x 512.
     node = make_node(any_db, memory_mb=4096, reserved_host_memory_mb=512,
                      ram_allocation_ratio=1.0, vcpus=100, local_gb=1000)
     fl = flavor(vcpus=3, memory_mb=512, root_gb=2, swap=1)
     uuids = [make_instance(any_db, fl) for _ in range(20)]
-    results = _race(20, lambda i: claim(any_db, uuids[i], node, fl))
+    results = _race(20, lambda i: claim(handles[i % 4], uuids[i], node, fl))
     assert results.count(claims.CLAIMED) == 7
     assert results.count(claims.NO_CAPACITY) == 13
     assert used(any_db, node) == {"vcpus_used": 21, "memory_mb_used": 3584,
@@ -347,29 +361,31 @@ def test_twenty_racing_claims_on_a_node_that_fits_seven(any_db: Database) -> Non
         assert (instance(any_db, u)["claim_node_id"] == node) == (u in winners)
 
 
-def test_racing_releases_of_one_instance_subtract_once(any_db: Database) -> None:
+def test_racing_releases_of_one_instance_subtract_once(any_db: Database,
+                                                      handles: list[Database]) -> None:
     node = make_node(any_db)
     fl = flavor(vcpus=2, memory_mb=1024, root_gb=10)
     keep, u = make_instance(any_db, fl), make_instance(any_db, fl)
     claim(any_db, keep, node, fl)
     claim(any_db, u, node, fl)
-    results = _race(10, lambda i: release(any_db, u))
+    results = _race(10, lambda i: release(handles[i % 4], u))
     assert results.count(True) == 1
     assert used(any_db, node) == {"vcpus_used": 2, "memory_mb_used": 1024,
                                   "local_gb_used": 10, "running_vms": 1}
 
 
-def test_claims_racing_a_delete_never_leak_resources(any_db: Database) -> None:
+def test_claims_racing_a_delete_never_leak_resources(any_db: Database,
+                                                     handles: list[Database]) -> None:
     """Each instance is either claimed then released by its delete, or GONE: never both."""
     node = make_node(any_db)
     fl = flavor(vcpus=1, memory_mb=128, root_gb=1)
     uuids = [make_instance(any_db, fl) for _ in range(8)]
 
     def claim_or_delete(i: int) -> str | bool:
-        u = uuids[i // 2]
+        u, handle = uuids[i // 2], handles[i % 4]
         if i % 2 == 0:
-            return claim(any_db, u, node, fl)
-        with any_db.write() as conn:
+            return claim(handle, u, node, fl)
+        with handle.write() as conn:
             inst_db.transition(conn, u, {"deleted": True, "vm_state": s.DELETED,
                                          "task_state": None})
             return claims.release(conn, u)

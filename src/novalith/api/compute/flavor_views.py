@@ -9,7 +9,7 @@ from novalith.api.compute.links import links
 from novalith.api.deps import Call
 
 
-def summary(call: Call, row: Mapping[str, Any]) -> dict[str, Any]:
+def summary(call: Call, row: Mapping[Any, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"id": row["flavorid"], "name": row["name"],
                             "links": links(call, "flavors", row["flavorid"])}
     if call.version.at_least("2.55"):
@@ -17,7 +17,7 @@ def summary(call: Call, row: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def detail(call: Call, row: Mapping[str, Any], extra_specs: dict[str, str] | None = None
+def detail(call: Call, row: Mapping[Any, Any], extra_specs: dict[str, str] | None = None
            ) -> dict[str, Any]:
     body = summary(call, row)
     body.update({

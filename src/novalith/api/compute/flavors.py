@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from novalith import exceptions
@@ -20,7 +20,7 @@ from novalith.db.models import Flavor
 
 router = APIRouter(prefix="/compute/v2.1", tags=["flavors"])
 CallDep = Annotated[Call, Depends(compute_call)]
-FL = Flavor.__table__
+FL: Table = Flavor.__table__  # type: ignore[assignment]
 _SORT_KEYS = {"flavorid": FL.c.flavorid, "name": FL.c.name, "memory_mb": FL.c.memory_mb,
               "vcpus": FL.c.vcpus, "root_gb": FL.c.root_gb, "swap": FL.c.swap,
               "ephemeral_gb": FL.c.ephemeral_gb, "rxtx_factor": FL.c.rxtx_factor,
@@ -33,7 +33,8 @@ class FlavorCreate(BaseModel):
     ram: int = Field(ge=1)
     vcpus: int = Field(ge=1)
     disk: int = Field(ge=0)
-    id: str | None = Field(default=None, max_length=255, pattern=r"^[a-zA-Z0-9._-]([a-zA-Z0-9. _-]*[a-zA-Z0-9._-])?$")
+    id: str | None = Field(default=None, max_length=255,
+                           pattern=r"^[a-zA-Z0-9._-]([a-zA-Z0-9. _-]*[a-zA-Z0-9._-])?$")
     ephemeral: int = Field(default=0, ge=0, alias="OS-FLV-EXT-DATA:ephemeral")
     swap: int = Field(default=0, ge=0)
     rxtx_factor: float = Field(default=1.0, gt=0)
@@ -94,9 +95,11 @@ def _list(call: Call, request: Request, detail: bool) -> JSON:
         rows = list(conn.execute(stmt.order_by(order, FL.c.id.asc()).limit(limit)).mappings())
         specs = ({r["id"]: flavor_db.extra_specs(conn, r["id"]) for r in rows}
                  if detail and call.version.at_least("2.61") else {})
-    view = flavor_views.detail if detail else flavor_views.summary
-    body: dict[str, Any] = {"flavors": [view(call, r, specs.get(r["id"])) if detail
-                                        else view(call, r) for r in rows]}
+    if detail:
+        flavors = [flavor_views.detail(call, r, specs.get(r["id"])) for r in rows]
+    else:
+        flavors = [flavor_views.summary(call, r) for r in rows]
+    body: dict[str, Any] = {"flavors": flavors}
     if rows and len(rows) == limit:
         path = "flavors/detail" if detail else "flavors"
         body["flavors_links"] = next_link(call, path, list(q.multi_items()),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/compute/v2.1", tags=["hypervisors"])
 CallDep = Annotated[Call, Depends(compute_call)]
 
 
-def _state(call: Call, row: Mapping[str, Any]) -> dict[str, Any]:
+def _state(call: Call, row: Mapping[Any, Any]) -> dict[str, Any]:
     up = svc_db.is_up({"forced_down": row["forced_down"], "last_seen_up": row["last_seen_up"],
                        "updated_at": row["service_updated_at"],
                        "created_at": row["service_created_at"]},
@@ -28,7 +28,7 @@ def _state(call: Call, row: Mapping[str, Any]) -> dict[str, Any]:
             "status": "disabled" if row["service_disabled"] else "enabled"}
 
 
-def _detail(call: Call, row: Mapping[str, Any]) -> dict[str, Any]:
+def _detail(call: Call, row: Mapping[Any, Any]) -> dict[str, Any]:
     body = _state(call, row)
     reserved_disk = math.ceil(row["reserved_host_disk_mb"] / 1024)
     mem_used = row["memory_mb_used"] + row["reserved_host_memory_mb"]
@@ -53,7 +53,7 @@ def _detail(call: Call, row: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _rows(call: Call) -> list[Mapping[str, Any]]:
+def _rows(call: Call) -> Sequence[Mapping[Any, Any]]:
     call.require_admin("os_compute_api:os-hypervisors:list")
     with call.db.read() as conn:
         return svc_db.nodes_with_services(conn)

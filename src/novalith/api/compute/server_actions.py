@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from novalith import exceptions
 from novalith.api.compute.servers import get_instance
@@ -19,7 +19,7 @@ from novalith.db.models import ComputeNode
 
 router = APIRouter(prefix="/compute/v2.1", tags=["server actions"])
 CallDep = Annotated[Call, Depends(compute_call)]
-CN = ComputeNode.__table__
+CN: Table = ComputeNode.__table__  # type: ignore[assignment]
 
 # action key in the body -> (state machine action, driver capability it needs)
 _SIMPLE = {"os-stop": ("stop", None), "os-start": ("start", None),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from novalith import exceptions
 from novalith.api.compute.server_schemas import ServerCreateBody
@@ -26,7 +26,7 @@ from novalith.db.models import Service
 from novalith.objects import states
 from novalith.objects.specs import FlavorSpec, ImageMeta, RequestSpec
 
-SVC = Service.__table__
+SVC: Table = Service.__table__  # type: ignore[assignment]
 _PW_CHARS = string.ascii_letters + string.digits
 
 
@@ -87,8 +87,8 @@ def _zone(conn: Connection, call: Call, requested: str | None
                                               SVC.c.disabled == False))}  # noqa: E712
     if az and az not in zones:
         raise exceptions.Invalid("The requested availability zone is not available")
-    if host and conn.execute(select(SVC.c.id).where(SVC.c.host == host,
-                                                    SVC.c.binary == "nova-compute")).first() is None:
+    known = select(SVC.c.id).where(SVC.c.host == host, SVC.c.binary == "nova-compute")
+    if host and conn.execute(known).first() is None:
         raise exceptions.Invalid(f"Compute host {host} could not be found.")
     return az or None, host or None, node or None
 

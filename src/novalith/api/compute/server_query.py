@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import Select, and_, false, not_, or_, select
+from sqlalchemy import Select, Table, and_, false, not_, or_, select
 from starlette.datastructures import QueryParams
 
 from novalith import exceptions
@@ -15,7 +15,7 @@ from novalith.api.deps import Call
 from novalith.db.models import Instance
 from novalith.objects.states import _STATUS  # the one status table
 
-INST = Instance.__table__
+INST: Table = Instance.__table__  # type: ignore[assignment]
 
 _SORT_KEYS = {"created_at": INST.c.created_at, "updated_at": INST.c.updated_at,
               "display_name": INST.c.display_name, "uuid": INST.c.uuid,
@@ -57,7 +57,7 @@ def _time(raw: str, name: str) -> dt.datetime:
         raise exceptions.Invalid(f"Invalid input for query parameters {name}. "
                                  f"Value: {raw}. It must be an ISO 8601 date-time.") from None
     if ts.tzinfo is not None:
-        ts = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
     return ts
 
 
@@ -141,8 +141,12 @@ def build(call: Call, q: QueryParams, detail: bool = True
 
 
 def _sort(call: Call, q: QueryParams) -> list[tuple[Any, bool]]:
-    keys = q.getlist("sort_key")
-    dirs = q.getlist("sort_dir")
+    # As Nova: no key means created_at, no direction desc; a key without a direction
+    # takes the first direction; created_at and id always end the order as ties.
+    keys = q.getlist("sort_key") or ["created_at"]
+    dirs = q.getlist("sort_dir") or ["desc"]
+    if len(dirs) > len(keys):
+        raise exceptions.Invalid("Sort direction size exceeds sort key size")
     allowed = dict(_SORT_KEYS)
     if call.ctx.is_admin:
         allowed.update(_ADMIN_SORT_KEYS)
@@ -153,15 +157,14 @@ def _sort(call: Call, q: QueryParams) -> list[tuple[Any, bool]]:
                 raise exceptions.Forbidden(action=f"sort by {key}")
             raise exceptions.Invalid(f"Invalid input for query parameters sort_key. "
                                      f"Value: {key}.")
-        direction = dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")
+        direction = dirs[i] if i < len(dirs) else dirs[0]
         if direction not in ("asc", "desc"):
             raise exceptions.Invalid(f"Invalid input for query parameters sort_dir. "
                                      f"Value: {direction}.")
         out.append((allowed[key], direction == "asc"))
-    if not out:
-        out = [(INST.c.created_at, False)]
-    if all(col is not INST.c.id for col, _ in out):
-        out.append((INST.c.id, out[0][1]))
+    for tie in (INST.c.created_at, INST.c.id):
+        if all(col is not tie for col, _ in out):
+            out.append((tie, dirs[0] == "asc"))
     return out
 
 

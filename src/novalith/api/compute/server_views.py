@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from novalith.api.deps import Call
+from novalith.objects.specs import instance_name
 from novalith.objects.states import status_from_state
 
 
@@ -34,13 +35,13 @@ class ServerView:
         self.base, self.bookmark = call.base, call.bookmark
         self.host_status = host_status or {}
 
-    def summary(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def summary(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         uuid = row["uuid"]
         return {"id": uuid, "name": row["display_name"],
                 "links": [{"rel": "self", "href": f"{self.base}/servers/{uuid}"},
                           {"rel": "bookmark", "href": f"{self.bookmark}/servers/{uuid}"}]}
 
-    def _flavor(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def _flavor(self, row: Mapping[Any, Any]) -> dict[str, Any]:
         f = row["flavor"]
         if self.v247:
             return {"vcpus": f["vcpus"], "ram": f["memory_mb"], "disk": f["root_gb"],
@@ -50,15 +51,15 @@ class ServerView:
         return {"id": fid, "links": [{"rel": "bookmark",
                                       "href": f"{self.bookmark}/flavors/{fid}"}]}
 
-    def _image(self, row: Mapping[str, Any]) -> Any:
+    def _image(self, row: Mapping[Any, Any]) -> Any:
         ref = row["image_ref"]
         if not ref:
             return ""
         return {"id": ref, "links": [{"rel": "bookmark", "href": f"{self.bookmark}/images/{ref}"}]}
 
-    def detail(self, row: Mapping[str, Any], fault: Mapping[str, Any] | None = None
+    def detail(self, row: Mapping[Any, Any], fault: Mapping[Any, Any] | None = None
                ) -> dict[str, Any]:
-        uuid, host = row["uuid"], row["host"]
+        host = row["host"]
         body = self.summary(row)
         body.update({
             "status": status_from_state(row["vm_state"], row["task_state"]),
@@ -85,7 +86,7 @@ class ServerView:
         if self.admin:
             body["OS-EXT-SRV-ATTR:host"] = host
             body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = row["node"]
-            body["OS-EXT-SRV-ATTR:instance_name"] = "instance-%08x" % row["id"]
+            body["OS-EXT-SRV-ATTR:instance_name"] = instance_name(row["id"])
             if self.v23:
                 body.update({
                     "OS-EXT-SRV-ATTR:reservation_id": row["reservation_id"],
@@ -108,7 +109,7 @@ class ServerView:
             body["fault"] = self.fault(fault)
         return body
 
-    def fault(self, fault: Mapping[str, Any]) -> dict[str, Any]:
+    def fault(self, fault: Mapping[Any, Any]) -> dict[str, Any]:
         out = {"code": fault["code"], "created": iso(fault["created_at"]),
                "message": fault["message"]}
         if self.admin or fault["code"] != 500:

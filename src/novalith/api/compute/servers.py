@@ -80,8 +80,8 @@ def _list(call: Call, request: Request, detail: bool) -> JSON:
             if marker is None:
                 raise exceptions.Invalid(f"marker [{marker_id}] not found")
             stmt = server_query.after_marker(stmt, sort, marker)
-        rows = list(conn.execute(stmt.order_by(*server_query.order_by(sort, call.db.backend)).limit(limit))
-                    .mappings())
+        ordered = stmt.order_by(*server_query.order_by(sort, call.db.backend)).limit(limit)
+        rows = list(conn.execute(ordered).mappings())
         faults = {}
         if detail:
             faulty = [r["uuid"] for r in rows if r["vm_state"] in (states.ERROR, states.DELETED)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
 
 from novalith import exceptions
 from novalith.api.deps import ApiServices, authenticate, root_url
@@ -21,7 +21,7 @@ from novalith.db.models import Image
 from novalith.objects.context import RequestContext
 
 router = APIRouter(prefix="/image", tags=["images"])
-IMG = Image.__table__
+IMG: Table = Image.__table__  # type: ignore[assignment]
 _CORE = ("id", "name", "status", "disk_format", "container_format", "size", "virtual_size",
          "checksum", "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "visibility",
          "protected", "os_hidden", "owner")
@@ -31,7 +31,7 @@ def _iso(ts: Any) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def view(row: Mapping[str, Any]) -> dict[str, Any]:
+def view(row: Mapping[Any, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {k: row[k] for k in _CORE}
     body.update(row["properties"] or {})
     body.update({"tags": [], "created_at": _iso(row["created_at"]),
@@ -62,7 +62,7 @@ def versions(request: Request) -> JSON:
 
 
 @router.get("/v2/images", response_model=None)
-def list_images(request: Request) -> JSONResponse:
+def list_images(request: Request) -> Response:
     try:
         services, ctx = _ctx(request)
     except exceptions.NotAuthenticated:
@@ -96,7 +96,7 @@ def list_images(request: Request) -> JSONResponse:
 
 
 @router.get("/v2/images/{image_id}", response_model=None)
-def show_image(request: Request, image_id: str) -> JSONResponse:
+def show_image(request: Request, image_id: str) -> Response:
     try:
         services, ctx = _ctx(request)
     except exceptions.NotAuthenticated:
