@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ from fixtures.cloud import RunningCloud, start_cloud
 from novalith.db.models import ComputeNode, Instance, InstanceAction, InstanceFault
 
 MISSING = "00000000-0000-4000-8000-000000000000"
+FAST_HASHES: dict[str, dict[str, Any]] = {"identity": {"password_hash_cost": 10}}
 CN = ComputeNode.__table__
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    running = start_cloud(tmp_path_factory.mktemp("bad-input"))
+    running = start_cloud(tmp_path_factory.mktemp("bad-input"), overrides=FAST_HASHES)
     yield running
     running.close()
 
@@ -44,9 +46,9 @@ def users(cloud: RunningCloud) -> dict[str, str]:
 def db_snapshot(cloud: RunningCloud) -> dict[str, Any]:
     """Row counts and used figures that no rejected request may change."""
     with cloud.cloud.db.read() as conn:
-        counts = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                  for t in (Instance.__table__, InstanceAction.__table__,
-                            InstanceFault.__table__)}
+        counts = {m.__tablename__: conn.execute(select(func.count()).select_from(m)
+                                                ).scalar_one()
+                  for m in (Instance, InstanceAction, InstanceFault)}
         nodes = [tuple(r) for r in conn.execute(
             select(CN.c.id, CN.c.vcpus_used, CN.c.memory_mb_used, CN.c.local_gb_used,
                    CN.c.running_vms).order_by(CN.c.id))]
@@ -156,8 +158,8 @@ def test_unknown_action_and_wrong_state(cloud: RunningCloud, server_id: str) -> 
                                           json={"reboot": {"type": "GENTLE"}}),
                     400, "badRequest", "type")
         for action in ("unpause", "os-start", "resume"):
-            check_error(cloud, lambda: c.post(f"/servers/{server_id}/action",
-                                              json={action: None}),
+            check_error(cloud, partial(c.post, f"/servers/{server_id}/action",
+                                       json={action: None}),
                         409, "conflictingRequest", server_id, "active")
         assert c.get(f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
 
@@ -178,7 +180,7 @@ def test_authentication_comes_before_body_and_version(cloud: RunningCloud) -> No
     bad_version = {"OpenStack-API-Version": "compute 9.9"}
     with cloud.client(token="not-a-real-token") as c:
         for headers in ({"Content-Type": "application/json"}, bad_version):
-            check_error(cloud, lambda: c.post("/servers", content=b"{oops", headers=headers),
+            check_error(cloud, partial(c.post, "/servers", content=b"{oops", headers=headers),
                         401, "error")
         check_error(cloud, lambda: c.get("/servers", headers=bad_version), 401, "error")
     with cloud.client() as c:
@@ -191,12 +193,13 @@ def test_authentication_comes_before_body_and_version(cloud: RunningCloud) -> No
 
 
 def test_expired_token(tmp_path: Path) -> None:
-    running = start_cloud(tmp_path, overrides={"token": {"expiration": 1}})
+    # 3 s: long enough for the first request on a loaded machine, short enough to wait out.
+    running = start_cloud(tmp_path, overrides={"token": {"expiration": 3}})
     try:
         token = running.token()
         with running.client(token) as c:
             assert c.get("/servers").status_code == 200
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 10
             while c.get("/servers").status_code == 200:
                 assert time.monotonic() < deadline, "token never expired"
                 time.sleep(0.1)

@@ -19,7 +19,8 @@ DETAIL_KEYS = {"id", "name", "links", "ram", "vcpus", "disk", "OS-FLV-EXT-DATA:e
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
-    running = start_cloud(tmp_path_factory.mktemp("flavors"))
+    running = start_cloud(tmp_path_factory.mktemp("flavors"),
+                          overrides={"identity": {"password_hash_cost": 10}})
     yield running
     running.close()
 
@@ -214,4 +215,22 @@ def test_servers_keep_their_flavor_after_it_is_deleted(cloud: RunningCloud) -> N
             flavor = c47.get(f"/servers/{sid}").json()["server"]["flavor"]
         assert (flavor["original_name"], flavor["ram"], flavor["vcpus"]) == (
             "ephemeral-flavor", 128, 1)
+        assert c.delete(f"/servers/{sid}").status_code == 204
+
+
+def test_flavor_ref_may_be_an_integer(cloud: RunningCloud) -> None:
+    # Regression: Nova's schema takes flavorRef as a string or an integer.
+    with cloud.client(version="2.37") as c:
+        resp = c.post("/servers", json={"server": {"name": "int-flavor", "flavorRef": 2,
+                                                   "imageRef": cloud.image_id,
+                                                   "networks": "none"}})
+        assert resp.status_code == 202, resp.text
+        sid = resp.json()["server"]["id"]
+        assert cloud.wait_status(c, sid, {"ACTIVE"})["flavor"]["id"] == "2"
+        for bad in (True, 2.5, [2]):
+            resp = c.post("/servers", json={"server": {"name": "bad-flavor", "flavorRef": bad,
+                                                       "imageRef": cloud.image_id,
+                                                       "networks": "none"}})
+            assert resp.status_code == 400, (bad, resp.text)
+            assert "flavorRef" in resp.json()["badRequest"]["message"]
         assert c.delete(f"/servers/{sid}").status_code == 204

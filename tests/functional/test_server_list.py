@@ -36,7 +36,8 @@ def _create(c: Any, cloud: RunningCloud, name: str, **extra: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    cloud = start_cloud(tmp_path_factory.mktemp("server-list"))
+    cloud = start_cloud(tmp_path_factory.mktemp("server-list"),
+                        overrides={"identity": {"password_hash_cost": 10}})
     try:
         image_b = str(uuid.uuid4())
         with cloud.cloud.db.write() as conn:
@@ -223,7 +224,7 @@ def test_changes_since(world: World) -> None:
         for sid in (renamed, doomed):
             cloud.wait_status(c, sid, {"ACTIVE"})
         time.sleep(0.05)
-        since = dt.datetime.now(dt.timezone.utc).isoformat()
+        since = dt.datetime.now(dt.UTC).isoformat()
         assert c.get("/servers", params={"changes-since": since}).json()["servers"] == []
         assert c.put(f"/servers/{renamed}", json={"server": {"name": "delta-2"}}
                      ).status_code == 200
@@ -237,6 +238,6 @@ def test_changes_since(world: World) -> None:
         assert {s["id"]: s["status"] for s in changed} == {renamed: "ACTIVE",
                                                            doomed: "DELETED"}
         assert c.get("/servers", params={"changes-since": "yesterday"}).status_code == 400
-        old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).isoformat()
+        old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
         assert renamed in {s["id"] for s in c.get("/servers", params={
             "changes-since": old}).json()["servers"]}

@@ -34,10 +34,11 @@ def build_and_run(deps: ComputeDeps, ctx: RequestContext, req: BuildAndRun) -> N
             deps.driver.spawn(inst, req.admin_password)
         except Exception as exc:
             LOG.warning("Build of %s failed on %s: %s", inst.uuid, deps.host, exc)
-            _undo_spawn(deps, inst.uuid, inst, exc, ctx)
-            deps.conductor.cast(ctx, "reschedule", Reschedule(
-                instance_uuid=inst.uuid, request_spec=req.request_spec,
-                failed_host=deps.host, reason=str(exc), admin_password=req.admin_password))
+            if _undo_spawn(deps, inst.uuid, inst, exc, ctx):
+                deps.conductor.cast(ctx, "reschedule", Reschedule(
+                    instance_uuid=inst.uuid, request_spec=req.request_spec,
+                    failed_host=deps.host, reason=str(exc),
+                    admin_password=req.admin_password))
             return
         now = utcnow()
         with deps.db.write() as conn:
@@ -54,14 +55,20 @@ def build_and_run(deps: ComputeDeps, ctx: RequestContext, req: BuildAndRun) -> N
 
 
 def _undo_spawn(deps: ComputeDeps, uuid: str, inst: object, exc: BaseException,
-                ctx: RequestContext) -> None:
-    """Leave nothing behind on this host and hand the instance back to the scheduler."""
+                ctx: RequestContext) -> bool:
+    """Leave nothing behind on this host; True if the instance goes back to the scheduler.
+
+    If a delete took over meanwhile (task_state no longer spawning), the claim and
+    host stay as they are: the terminate that follows releases them.
+    """
     try:
         deps.driver.destroy(inst, destroy_disks=True)  # type: ignore[arg-type]
     except Exception:
         LOG.exception("Clean-up after failed spawn of %s failed", uuid)
     with deps.db.write() as conn:
-        claims.release(conn, uuid, clear_host=True)
-        inst_db.transition(conn, uuid, {"task_state": s.SCHEDULING},
-                           expected_vm=[s.BUILDING], expected_task=[s.SPAWNING])
+        back = inst_db.transition(conn, uuid, {"task_state": s.SCHEDULING},
+                                  expected_vm=[s.BUILDING], expected_task=[s.SPAWNING])
+        if back:
+            claims.release(conn, uuid, clear_host=True)
         inst_db.finish_event(conn, uuid, ctx.request_id, EVENT, exc=exc, finish_action=False)
+    return back

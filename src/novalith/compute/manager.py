@@ -13,6 +13,7 @@ from novalith.compute.deps import ComputeDeps
 from novalith.compute.instance_spec import from_row
 from novalith.compute.rpcapi import SURFACE, BuildAndRun, ConsoleOutput, ConsoleText, InstanceOp
 from novalith.conductor.rpcapi import SURFACE as CONDUCTOR
+from novalith.db import claims
 from novalith.db import instances as inst_db
 from novalith.db.api import Database
 from novalith.objects.context import RequestContext, admin_context
@@ -53,6 +54,7 @@ class ComputeManager:
         service_id = self.record.register()
         self.update_resources()
         reconcile.at_startup(self.deps)
+        self._audit_usage()
         cfg_ = self.deps.config
         self.periodic.add("heartbeat", cfg_.report_interval, self.record.heartbeat)
         self.periodic.add("update_resources", cfg_.update_resources_interval,
@@ -70,6 +72,13 @@ class ComputeManager:
         if self._server is not None:
             self._server.stop()
         self.deps.driver.cleanup_host()
+
+    def _audit_usage(self) -> None:
+        """Set this node's used figures from the claims its instances hold, so that
+        whatever a crash left half-done, the scheduler starts from the truth."""
+        if self.deps.node_id is not None:
+            with self.deps.db.write() as conn:
+                claims.recompute_usage(conn, self.deps.node_id)
 
     def update_resources(self) -> None:
         assert self.record.service_id is not None

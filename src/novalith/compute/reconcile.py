@@ -62,7 +62,10 @@ def at_startup(deps: ComputeDeps) -> None:
 
 
 def sync_power_states(deps: ComputeDeps) -> None:
-    """Record what the hypervisor says; a guest that shut itself down becomes STOPPED."""
+    """Record what the hypervisor says: a guest that shut itself down becomes STOPPED, a
+    guest running against a STOPPED instance is powered off; an instance the
+    hypervisor does not know only gets power state NOSTATE (it may be mid-migration
+    or its hypervisor briefly unreachable)."""
     with deps.db.read() as conn:
         rows = inst_db.on_host(conn, deps.host)
     for row in rows:
@@ -75,11 +78,16 @@ def sync_power_states(deps: ComputeDeps) -> None:
             except exceptions.InstanceNotFound:
                 power = PowerState.NOSTATE
             values: dict[str, object] = {}
+            if row["vm_state"] == s.STOPPED and power == PowerState.RUNNING:
+                # The DB says stopped: the guest must not run (Nova force-stops it too).
+                LOG.warning("Stopping %s: running although its instance is stopped",
+                            row["uuid"])
+                deps.driver.power_off(spec)
+                power = PowerState.SHUTDOWN
             if power != row["power_state"]:
                 values["power_state"] = power
             if row["vm_state"] == s.ACTIVE and power in (PowerState.SHUTDOWN,
-                                                         PowerState.CRASHED,
-                                                         PowerState.NOSTATE):
+                                                         PowerState.CRASHED):
                 values["vm_state"] = s.STOPPED
             if values:
                 LOG.info("Power sync of %s: %s", row["uuid"], values)

@@ -38,7 +38,8 @@ ACTIONS: dict[str, Action] = {
     "reboot_soft": _a("reboot", {s.ACTIVE}, s.REBOOTING, s.ACTIVE, PowerState.RUNNING),
     "reboot_hard": _a("reboot", {s.ACTIVE, s.STOPPED, s.PAUSED, s.SUSPENDED, s.ERROR},
                       s.REBOOTING_HARD, s.ACTIVE, PowerState.RUNNING,
-                      frozenset({None}) | _REBOOT_TASKS),
+                      frozenset({None, s.PAUSING, s.UNPAUSING, s.SUSPENDING, s.RESUMING})
+                      | _REBOOT_TASKS),
     "stop": _a("stop", {s.ACTIVE, s.ERROR}, s.POWERING_OFF, s.STOPPED, PowerState.SHUTDOWN),
     "start": _a("start", {s.STOPPED}, s.POWERING_ON, s.ACTIVE, PowerState.RUNNING),
     "pause": _a("pause", {s.ACTIVE}, s.PAUSING, s.PAUSED, PowerState.PAUSED),

@@ -60,7 +60,7 @@ class ConductorManager:
     def reschedule(self, ctx: RequestContext, req: Reschedule) -> None:
         with self.db.read() as conn:
             row = inst_db.get(conn, req.instance_uuid)
-        if row is None or row["vm_state"] != s.BUILDING:
+        if row is None or row["vm_state"] != s.BUILDING or row["task_state"] != s.SCHEDULING:
             return
         attempts = list(row["attempts"] or [])
         exhausted = (f"Exceeded maximum number of retries. Exhausted all hosts available for "

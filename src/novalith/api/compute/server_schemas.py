@@ -38,6 +38,12 @@ class ServerCreate(BaseModel):
     disk_config: Literal["AUTO", "MANUAL"] | None = Field(default=None, alias="OS-DCF:diskConfig")
     tags: list[str] | None = None
 
+    @field_validator("flavorRef", mode="before")
+    @classmethod
+    def _flavor_ref(cls, v: Any) -> Any:
+        # Nova's schema takes the flavor reference as a string or an integer.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
     @field_validator("name")
     @classmethod
     def _not_blank(cls, v: str) -> str:
