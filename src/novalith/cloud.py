@@ -127,16 +127,20 @@ class Cloud:
         sock.listen(2048)
         return sock
 
+    def _uvicorn_config(self) -> uvicorn.Config:
+        # No proxy-header rewriting (set [api] public_endpoint behind a proxy instead),
+        # no access log: each costs time on every request.
+        return uvicorn.Config(self.app, log_level="warning", access_log=False,
+                              proxy_headers=False, server_header=False,
+                              timeout_keep_alive=30)
+
     def serve(self, sock: socket.socket) -> None:
         """Run the HTTP API on ``sock`` until Ctrl-C / SIGTERM (blocks)."""
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                timeout_keep_alive=30)
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(self._uvicorn_config())
         self._server.run(sockets=[sock])
 
     def serve_in_thread(self, sock: socket.socket) -> None:
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(self._uvicorn_config())
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name="api", daemon=True)
         self._thread.start()

@@ -11,8 +11,9 @@ idempotent: it only subtracts while that column is set.
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, select, update
+from sqlalchemy import JSON, Connection, Table, and_, bindparam, func, select, update
 
 from novalith.db.base import utcnow
 from novalith.db.models import ComputeNode, Instance
@@ -29,15 +30,42 @@ def disk_gb(flavor: FlavorSpec) -> int:
     return flavor.root_gb + flavor.ephemeral_gb + math.ceil(flavor.swap / 1024)
 
 
-def _fits(vcpus: int, memory_mb: int, disk: int):  # type: ignore[no-untyped-def]
+def _fits() -> Any:
     c = _CN.c
     reserved_disk_gb = func.ceil(c.reserved_host_disk_mb / 1024.0)
     return and_(
-        c.vcpus_used + vcpus <= (c.vcpus - c.reserved_host_cpus) * c.cpu_allocation_ratio,
-        c.memory_mb_used + memory_mb
+        c.vcpus_used + bindparam("b_vcpus")
+        <= (c.vcpus - c.reserved_host_cpus) * c.cpu_allocation_ratio,
+        c.memory_mb_used + bindparam("b_memory_mb")
         <= (c.memory_mb - c.reserved_host_memory_mb) * c.ram_allocation_ratio,
-        c.local_gb_used + disk <= (c.local_gb - reserved_disk_gb) * c.disk_allocation_ratio,
+        c.local_gb_used + bindparam("b_disk")
+        <= (c.local_gb - reserved_disk_gb) * c.disk_allocation_ratio,
     )
+
+
+def _add_to_node(sign: int, checked: bool) -> Any:
+    """UPDATE compute_nodes adding (sign=1) or subtracting (sign=-1) one instance's
+    resources; built once with bind parameters, so SQLAlchemy reuses its compiled form."""
+    c = _CN.c
+    stmt = update(_CN).where(c.id == bindparam("b_node_id"))
+    if checked:
+        stmt = stmt.where(_fits())
+    return stmt.values(vcpus_used=c.vcpus_used + sign * bindparam("b_vcpus"),
+                       memory_mb_used=c.memory_mb_used + sign * bindparam("b_memory_mb"),
+                       local_gb_used=c.local_gb_used + sign * bindparam("b_disk"),
+                       running_vms=c.running_vms + sign)
+
+
+_CLAIM_NODE = _add_to_node(1, checked=True)
+_RELEASE_NODE = _add_to_node(-1, checked=False)
+_CLAIM_INSTANCE = (
+    update(_INST)
+    .where(_INST.c.uuid == bindparam("b_uuid"), _INST.c.deleted == False,  # noqa: E712
+           _INST.c.claim_node_id.is_(None), _INST.c.vm_state == states.BUILDING)
+    .values(host=bindparam("b_host"), node=bindparam("b_node"),
+            claim_node_id=bindparam("b_node_id"), launched_on=bindparam("b_host"),
+            availability_zone=bindparam("b_az"), attempts=bindparam("b_attempts", type_=JSON),
+            updated_at=bindparam("b_now")))
 
 
 def claim(conn: Connection, instance_uuid: str, node_id: int, flavor: FlavorSpec,
@@ -48,40 +76,22 @@ def claim(conn: Connection, instance_uuid: str, node_id: int, flavor: FlavorSpec
     longer fit, or GONE when the instance no longer waits for a host (deleted
     meanwhile). The caller's transaction must be a write transaction.
     """
-    disk = disk_gb(flavor)
-    node = conn.execute(
-        update(_CN)
-        .where(_CN.c.id == node_id, _fits(flavor.vcpus, flavor.memory_mb, disk))
-        .values(vcpus_used=_CN.c.vcpus_used + flavor.vcpus,
-                memory_mb_used=_CN.c.memory_mb_used + flavor.memory_mb,
-                local_gb_used=_CN.c.local_gb_used + disk,
-                running_vms=_CN.c.running_vms + 1)
-    )
-    if node.rowcount != 1:
+    amounts = {"b_node_id": node_id, "b_vcpus": flavor.vcpus,
+               "b_memory_mb": flavor.memory_mb, "b_disk": disk_gb(flavor)}
+    if conn.execute(_CLAIM_NODE, amounts).rowcount != 1:
         return NO_CAPACITY
-    inst = conn.execute(
-        update(_INST)
-        .where(_INST.c.uuid == instance_uuid, _INST.c.deleted == False,  # noqa: E712
-               _INST.c.claim_node_id.is_(None), _INST.c.vm_state == states.BUILDING)
-        .values(host=host, node=nodename, claim_node_id=node_id, launched_on=host,
-                availability_zone=availability_zone, attempts=attempts,
-                updated_at=utcnow())
-    )
+    inst = conn.execute(_CLAIM_INSTANCE, {
+        "b_uuid": instance_uuid, "b_host": host, "b_node": nodename, "b_node_id": node_id,
+        "b_az": availability_zone, "b_attempts": attempts, "b_now": utcnow()})
     if inst.rowcount != 1:
-        # Undo the node update inside this transaction.
-        _release_node(conn, node_id, flavor.vcpus, flavor.memory_mb, disk)
+        conn.execute(_RELEASE_NODE, amounts)  # undo inside this transaction
         return GONE
     return CLAIMED
 
 
 def _release_node(conn: Connection, node_id: int, vcpus: int, memory_mb: int, disk: int) -> None:
-    conn.execute(
-        update(_CN).where(_CN.c.id == node_id)
-        .values(vcpus_used=_CN.c.vcpus_used - vcpus,
-                memory_mb_used=_CN.c.memory_mb_used - memory_mb,
-                local_gb_used=_CN.c.local_gb_used - disk,
-                running_vms=_CN.c.running_vms - 1)
-    )
+    conn.execute(_RELEASE_NODE, {"b_node_id": node_id, "b_vcpus": vcpus,
+                                 "b_memory_mb": memory_mb, "b_disk": disk})
 
 
 def release(conn: Connection, instance_uuid: str, clear_host: bool = False) -> bool:

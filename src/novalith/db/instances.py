@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import traceback as tb
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     RowMapping,
     Table,
+    bindparam,
     false,
     insert,
     literal,
@@ -70,22 +72,37 @@ def transition(conn: Connection, uuid: str, values: dict[str, Any], *,
     (``None`` inside it means "no task"). Returns whether the row changed; a
     False answer means another operation got there first.
     """
-    conds = [INST.c.uuid == uuid]
+    vm = None if expected_vm is None else tuple(sorted(expected_vm))
+    task = ANY if expected_task is ANY else tuple(
+        sorted(expected_task, key=lambda t: (t is not None, t or "")))
+    stmt = _transition_stmt(tuple(sorted(values)), vm, task, allow_deleted)
+    params = {f"v_{k}": v for k, v in values.items()}
+    params["b_uuid"] = uuid
+    params["v_updated_at"] = utcnow()
+    return conn.execute(stmt, params).rowcount == 1
+
+
+@functools.lru_cache(maxsize=512)
+def _transition_stmt(keys: tuple[str, ...], vm: tuple[str, ...] | None, task: Any,
+                     allow_deleted: bool) -> Any:
+    """The UPDATE for one shape of transition, built once: a statement SQLAlchemy has
+    seen keeps its compiled form, which spares the per-call statement building."""
+    conds = [INST.c.uuid == bindparam("b_uuid")]
     if not allow_deleted:
         conds.append(INST.c.deleted == False)  # noqa: E712
-    if expected_vm is not None:
-        conds.append(INST.c.vm_state.in_(list(expected_vm)))
-    if expected_task is not ANY:
-        allowed = list(expected_task)
-        named = [t for t in allowed if t is not None]
+    if vm is not None:
+        conds.append(INST.c.vm_state.in_(list(vm)))
+    if task is not ANY:
+        named = [t for t in task if t is not None]
         parts = []
         if named:
             parts.append(INST.c.task_state.in_(named))
-        if None in allowed:
+        if None in task:
             parts.append(INST.c.task_state.is_(None))
         conds.append(or_(*parts) if parts else false())
-    values = {**values, "updated_at": utcnow()}
-    return conn.execute(update(INST).where(*conds).values(**values)).rowcount == 1
+    cols = {*keys, "updated_at"}
+    return update(INST).where(*conds).values(
+        {INST.c[k]: bindparam(f"v_{k}", type_=INST.c[k].type) for k in cols})
 
 
 def add_fault(conn: Connection, uuid: str, exc: BaseException | None, *, code: int = 500,
