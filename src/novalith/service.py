@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from novalith.db import services as svc_db
 from novalith.db.api import Database
+from novalith.rpc.dispatch import Dispatcher, Surface
+from novalith.rpc.transport import RPCServer, Transport
 
 LOG = logging.getLogger(__name__)
 
@@ -71,3 +73,39 @@ class ServiceRecord:
         assert self.service_id is not None
         with self.db.write() as conn:
             svc_db.heartbeat(conn, self.service_id)
+
+
+class RPCService:
+    """One running service: its row and heartbeat, its periodic tasks, its RPC server.
+
+    A manager registers first (``register``), does its own start-up work, adds
+    periodic tasks, then ``run`` starts them and begins taking messages.
+    """
+
+    def __init__(self, db: Database, transport: Transport, host: str, binary: str,
+                 surface: Surface, manager: object, availability_zone: str | None,
+                 report_interval: int, workers: int) -> None:
+        self.transport, self.host, self.surface = transport, host, surface
+        self.manager, self.workers = manager, workers
+        self.record = ServiceRecord(db, host, binary, surface.topic, availability_zone,
+                                    surface.version)
+        self.periodic = Periodic(f"{surface.topic}-{host}")
+        self.periodic.add("heartbeat", report_interval, self.record.heartbeat)
+        self._server: RPCServer | None = None
+
+    @property
+    def service_id(self) -> int | None:
+        return self.record.service_id
+
+    def register(self) -> int:
+        return self.record.register()
+
+    def run(self) -> None:
+        self.periodic.start()
+        self._server = Dispatcher(self.surface, self.manager).serve(
+            self.transport, self.host, self.workers)
+
+    def stop(self) -> None:
+        self.periodic.stop()
+        if self._server is not None:
+            self._server.stop()

@@ -17,11 +17,11 @@ from novalith.db import claims
 from novalith.db import instances as inst_db
 from novalith.db.api import Database
 from novalith.objects.context import RequestContext, admin_context
-from novalith.rpc.dispatch import Dispatcher, RPCClient
-from novalith.rpc.transport import RPCServer, Transport
+from novalith.rpc.dispatch import RPCClient
+from novalith.rpc.transport import Transport
 from novalith.scheduler.rpcapi import SURFACE as SCHEDULER
 from novalith.scheduler.rpcapi import RefreshHost
-from novalith.service import Periodic, ServiceRecord
+from novalith.service import RPCService
 from novalith.virt.driver import ConsoleSupport, require
 from novalith.virt.loader import load_driver
 
@@ -39,10 +39,9 @@ class ComputeManager:
             db=db, driver=driver, config=config,
             conductor=RPCClient(transport, CONDUCTOR, config.rpc_timeout),
             scheduler=RPCClient(transport, SCHEDULER, config.rpc_timeout))
-        self.record = ServiceRecord(db, config.host, BINARY, "compute",
-                                    config.default_availability_zone, SURFACE.version)
-        self.periodic = Periodic(f"compute-{config.host}")
-        self._server: RPCServer | None = None
+        self.service = RPCService(db, transport, config.host, BINARY, SURFACE, self,
+                                  config.default_availability_zone, config.report_interval,
+                                  config.build_workers)
 
     @property
     def host(self) -> str:
@@ -51,26 +50,21 @@ class ComputeManager:
     # ---- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
         self.deps.driver.init_host()
-        service_id = self.record.register()
+        service_id = self.service.register()
         self.update_resources()
         reconcile.at_startup(self.deps)
         self._audit_usage()
         cfg_ = self.deps.config
-        self.periodic.add("heartbeat", cfg_.report_interval, self.record.heartbeat)
-        self.periodic.add("update_resources", cfg_.update_resources_interval,
-                          self.update_resources)
-        self.periodic.add("sync_power_states", cfg_.sync_power_state_interval,
-                          lambda: reconcile.sync_power_states(self.deps))
-        self.periodic.start()
-        self._server = Dispatcher(SURFACE, self).serve(self.transport, self.host,
-                                                       cfg_.build_workers)
+        self.service.periodic.add("update_resources", cfg_.update_resources_interval,
+                                  self.update_resources)
+        self.service.periodic.add("sync_power_states", cfg_.sync_power_state_interval,
+                                  lambda: reconcile.sync_power_states(self.deps))
+        self.service.run()
         LOG.info("Compute service %s started (driver %s, service %s)", self.host,
                  self.deps.driver.name, service_id)
 
     def stop(self) -> None:
-        self.periodic.stop()
-        if self._server is not None:
-            self._server.stop()
+        self.service.stop()
         self.deps.driver.cleanup_host()
 
     def _audit_usage(self) -> None:
@@ -81,8 +75,8 @@ class ComputeManager:
                 claims.recompute_usage(conn, self.deps.node_id)
 
     def update_resources(self) -> None:
-        assert self.record.service_id is not None
-        resources.report(self.deps, self.record.service_id)
+        assert self.service.service_id is not None
+        resources.report(self.deps, self.service.service_id)
         self.deps.scheduler.fanout(admin_context(), "refresh_host", RefreshHost(host=self.host))
 
     # ---- driver callbacks -------------------------------------------------------------------

@@ -17,11 +17,11 @@ from novalith.db.api import Database
 from novalith.objects import states as s
 from novalith.objects.context import RequestContext
 from novalith.objects.specs import RequestSpec
-from novalith.rpc.dispatch import Dispatcher, RPCClient
-from novalith.rpc.transport import RPCServer, Transport
+from novalith.rpc.dispatch import RPCClient
+from novalith.rpc.transport import Transport
 from novalith.scheduler.rpcapi import SURFACE as SCHEDULER
 from novalith.scheduler.rpcapi import SelectAndClaim
-from novalith.service import Periodic, ServiceRecord
+from novalith.service import RPCService
 
 LOG = logging.getLogger(__name__)
 BINARY = "nova-conductor"
@@ -33,25 +33,19 @@ class ConductorManager:
         self.db, self.transport = db, transport
         self.host = host or conf.host
         self.max_attempts: int = conf.scheduler.max_attempts
-        self.workers = workers
         timeout = conf.rpc_response_timeout
         self.scheduler = RPCClient(transport, SCHEDULER, timeout)
         self.compute = RPCClient(transport, COMPUTE, timeout)
-        self.record = ServiceRecord(db, self.host, BINARY, "conductor",
-                                    conf.internal_service_availability_zone, SURFACE.version)
-        self.periodic = Periodic(f"conductor-{self.host}")
-        self.periodic.add("heartbeat", conf.report_interval, self.record.heartbeat)
-        self._server: RPCServer | None = None
+        self.service = RPCService(db, transport, self.host, BINARY, SURFACE, self,
+                                  conf.internal_service_availability_zone,
+                                  conf.report_interval, workers)
 
     def start(self) -> None:
-        self.record.register()
-        self.periodic.start()
-        self._server = Dispatcher(SURFACE, self).serve(self.transport, self.host, self.workers)
+        self.service.register()
+        self.service.run()
 
     def stop(self) -> None:
-        self.periodic.stop()
-        if self._server is not None:
-            self._server.stop()
+        self.service.stop()
 
     # ---- RPC methods ------------------------------------------------------------------------
     def build_instances(self, ctx: RequestContext, req: BuildInstances) -> None:

@@ -23,8 +23,7 @@ from novalith.db import services as svc_db
 from novalith.db.api import Database
 from novalith.db.base import utcnow
 from novalith.objects.context import RequestContext
-from novalith.rpc.dispatch import Dispatcher
-from novalith.rpc.transport import RPCServer, Transport
+from novalith.rpc.transport import Transport
 from novalith.scheduler.host_state import HostState
 from novalith.scheduler.plugins import load_filters, load_weighers
 from novalith.scheduler.rpcapi import (
@@ -35,7 +34,7 @@ from novalith.scheduler.rpcapi import (
     Selection,
 )
 from novalith.scheduler.selector import HostSelector
-from novalith.service import Periodic, ServiceRecord
+from novalith.service import RPCService
 
 LOG = logging.getLogger(__name__)
 BINARY = "nova-scheduler"
@@ -53,26 +52,20 @@ class SchedulerManager:
                                      self.config)
         self.default_az: str = conf.default_availability_zone
         self.service_down_time: int = conf.service_down_time
-        self.workers = workers
         self._lock = threading.Lock()
         self._hosts: dict[int, HostState] = {}
         self._refreshed = 0.0
-        self.record = ServiceRecord(db, self.host, BINARY, "scheduler",
-                                    conf.internal_service_availability_zone, SURFACE.version)
-        self.periodic = Periodic(f"scheduler-{self.host}")
-        self.periodic.add("heartbeat", conf.report_interval, self.record.heartbeat)
-        self._server: RPCServer | None = None
+        self.service = RPCService(db, transport, self.host, BINARY, SURFACE, self,
+                                  conf.internal_service_availability_zone,
+                                  conf.report_interval, workers)
 
     def start(self) -> None:
-        self.record.register()
+        self.service.register()
         self.refresh_all()
-        self.periodic.start()
-        self._server = Dispatcher(SURFACE, self).serve(self.transport, self.host, self.workers)
+        self.service.run()
 
     def stop(self) -> None:
-        self.periodic.stop()
-        if self._server is not None:
-            self._server.stop()
+        self.service.stop()
 
     # ---- host state view --------------------------------------------------------------------
     def _mapping(self, row: Mapping[Any, Any], now: Any) -> dict[str, Any]:

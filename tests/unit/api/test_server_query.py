@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.datastructures import QueryParams
 
+from fixtures.databases import BACKENDS, open_database
 from novalith import exceptions
 from novalith.api.compute import server_query
 from novalith.api.deps import ApiServices, Call
@@ -32,8 +33,6 @@ from novalith.objects.context import RequestContext
 from novalith.objects.states import _STATUS, status_from_state
 
 INST = Instance.__table__
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MARIADB_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/"
 
 VM_STATES = [*_STATUS, "unknown_vm_state"]
 TASK_STATES: list[str | None] = [None, "unknown_task", *sorted(
@@ -42,47 +41,11 @@ TASK_STATES: list[str | None] = [None, "unknown_task", *sorted(
 ALL_STATUSES = sorted({st for by in _STATUS.values() for st in by.values()})
 
 
-def _server_database(admin_url: str, driver: str, connect_args: dict[str, Any]
-                     ) -> Iterator[str]:
-    """A fresh, empty database on a real server; dropped afterwards."""
-    pytest.importorskip(driver, reason=f"{driver} is not installed")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT",
-                             connect_args=connect_args)
-    name = "novalith_test_" + uuid.uuid4().hex[:12]
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no database server at {admin.url.render_as_string()}: "
-                    f"{str(exc.orig).strip().splitlines()[0]}")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
-            conn.execute(sa.text(f"DROP DATABASE {name}{force}"))
-        admin.dispose()
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mariadb"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def any_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Database]:
-    if request.param == "sqlite":
-        gen: Iterator[str] = iter([sqlite_url(str(tmp_path_factory.mktemp("q")))])
-    elif request.param == "postgresql":
-        gen = _server_database(PG_ADMIN_URL, "psycopg", {"connect_timeout": 3})
-    else:
-        gen = _server_database(MARIADB_ADMIN_URL, "pymysql", {"connect_timeout": 3})
-    database = Database(next(gen))
-    try:
-        migration.sync(database)
+    with open_database(request.param, tmp_path_factory.mktemp("q")) as database:
         yield database
-    finally:
-        database.dispose()
-        for _ in gen:  # drop the server database
-            pass
 
 
 @pytest.fixture

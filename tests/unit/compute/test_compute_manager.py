@@ -128,7 +128,7 @@ class Harness:
     def prepare(self) -> None:
         """What start() does before it reconciles: connect, register, report the node."""
         self.driver.init_host()
-        self.manager.record.register()
+        self.manager.service.register()
         self.manager.update_resources()
 
     def start(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from fixtures.databases import BACKENDS, open_database
 from novalith.db import claims, migration
 from novalith.db import instances as inst_db
 from novalith.db import services as svc_db
@@ -25,54 +26,15 @@ from novalith.objects import states as s
 from novalith.objects.context import RequestContext
 from novalith.objects.specs import FlavorSpec
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MARIADB_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/"
 CN = ComputeNode.__table__
 USED = ("vcpus_used", "memory_mb_used", "local_gb_used", "running_vms")
 
 
-def _server_database(admin_url: str, driver: str, connect_args: dict[str, Any]
-                     ) -> Iterator[str]:
-    """A fresh, empty database on a real server; dropped afterwards."""
-    pytest.importorskip(driver, reason=f"{driver} is not installed")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT",
-                             connect_args=connect_args)
-    name = "novalith_test_" + uuid.uuid4().hex[:12]
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no database server at {admin.url.render_as_string()}: "
-                    f"{str(exc.orig).strip().splitlines()[0]}")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
-            conn.execute(sa.text(f"DROP DATABASE {name}{force}"))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+@pytest.fixture(params=BACKENDS)
 def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A schema-synced database on each backend (the server ones skip when absent)."""
-    if request.param == "sqlite":
-        gen: Iterator[str] = iter([sqlite_url(str(tmp_path))])
-    elif request.param == "postgresql":
-        gen = _server_database(PG_ADMIN_URL, "psycopg", {"connect_timeout": 3})
-    else:
-        gen = _server_database(MARIADB_ADMIN_URL, "pymysql", {"connect_timeout": 3})
-    url = next(gen)
-    database = Database(url)
-    try:
-        migration.sync(database)
+    with open_database(request.param, tmp_path) as database:
         yield database
-    finally:
-        database.dispose()
-        for _ in gen:  # drop the server database
-            pass
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ on 127.0.0.1 (otherwise those cases skip, saying why).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,55 +18,18 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 import novalith.db.models  # noqa: F401  (registers every table)
+from fixtures.databases import BACKENDS, open_database
 from novalith.db import migration
 from novalith.db.api import Database
 from novalith.db.base import Base
 from novalith.db.engine import sqlite_url
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MARIADB_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/"
 
-
-def _server_database(admin_url: str, driver: str, connect_args: dict[str, Any]
-                     ) -> Iterator[str]:
-    """A fresh, empty database on a real server; dropped afterwards."""
-    pytest.importorskip(driver, reason=f"{driver} is not installed")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT",
-                             connect_args=connect_args)
-    name = "novalith_test_" + uuid.uuid4().hex[:12]
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no database server at {admin.url.render_as_string()}: "
-                    f"{str(exc.orig).strip().splitlines()[0]}")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            force = " WITH (FORCE)" if admin.dialect.name == "postgresql" else ""
-            conn.execute(sa.text(f"DROP DATABASE {name}{force}"))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+@pytest.fixture(params=BACKENDS)
 def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """An empty database on each backend."""
-    if request.param == "sqlite":
-        gen: Iterator[str] = iter([sqlite_url(str(tmp_path))])
-    elif request.param == "postgresql":
-        gen = _server_database(PG_ADMIN_URL, "psycopg", {"connect_timeout": 3})
-    else:
-        gen = _server_database(MARIADB_ADMIN_URL, "pymysql", {"connect_timeout": 3})
-    database = Database(next(gen))
-    try:
+    with open_database(request.param, tmp_path, sync=False) as database:
         yield database
-    finally:
-        database.dispose()
-        for _ in gen:  # drop the server database
-            pass
 
 
 def tables(db: Database) -> set[str]:
