@@ -1,0 +1,52 @@
+"""How compute reaches the image service: the one interface both sides agree on.
+
+The compute side (image cache, snapshot, backup) codes against
+:class:`ImageClient`; the image service issue provides implementations (one that
+reads the local store in an all-in-one cloud, one over the Image API's HTTP).
+Every method raises ``ImageNotFound`` for an image the context may not see.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from novalith.objects.context import RequestContext
+from novalith.objects.specs import ImageMeta
+
+
+class ImageRecord(ImageMeta, frozen=True, kw_only=True):
+    """ImageMeta plus what only the image service knows."""
+
+    status: str = "queued"
+    owner: str | None = None
+    visibility: str = "private"
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    created_at: str | None = None
+
+
+class ImageClient(Protocol):
+    def get(self, ctx: RequestContext, image_id: str) -> ImageRecord:
+        """The image's record."""
+
+    def download(self, ctx: RequestContext, image_id: str, dest: str) -> int:
+        """Stream the image's data into the file ``dest`` (written under a temporary
+        name, renamed when complete and verified against ``os_hash_value`` and
+        ``checksum``); returns the byte count. Raises ``Invalid`` on a mismatch (and
+        leaves no file), ``Conflict`` if the image is not active."""
+
+    def create(self, ctx: RequestContext, *, name: str, disk_format: str,
+               container_format: str, visibility: str = "private",
+               properties: dict[str, Any] | None = None, min_disk: int = 0,
+               min_ram: int = 0) -> ImageRecord:
+        """A new image in status ``queued`` owned by ``ctx.project_id``."""
+
+    def upload(self, ctx: RequestContext, image_id: str, src: str) -> ImageRecord:
+        """Stream the file ``src`` into the image: queued -> saving -> active."""
+
+    def delete(self, ctx: RequestContext, image_id: str) -> None:
+        """Delete the image and its data (refused with ``Forbidden`` if protected)."""
+
+    def list(self, ctx: RequestContext, **filters: Any) -> list[ImageRecord]:
+        """Images visible to ``ctx``, newest first; filters match top-level fields
+        (``name``, ``status``, ...) or properties (``instance_uuid``, ...)."""
