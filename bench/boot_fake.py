@@ -68,12 +68,17 @@ def get_token(port: int) -> str:
     return str(resp.getheader("X-Subject-Token"))
 
 
-def start_cloud(data_dir: str, port: int, hosts: int) -> subprocess.Popen[bytes]:
+def start_cloud(data_dir: str, port: int, hosts: int, quota: int = -1
+                ) -> subprocess.Popen[bytes]:
     conf = os.path.join(data_dir, "novalith.conf")
     with open(conf, "w") as fh:
         fh.write(f"[DEFAULT]\nstate_path = {data_dir}\nhost = bench\n"
                  f"[bootstrap]\nadmin_password = {PASSWORD}\n"
-                 "[fake_driver]\nvcpus = 100000\nmemory_mb = 100000000\nlocal_gb = 10000000\n")
+                 "[fake_driver]\nvcpus = 100000\nmemory_mb = 100000000\nlocal_gb = 10000000\n"
+                 # Nova's default quotas (10 servers) would stop the benchmark; -1 skips the
+                 # quota count, a large limit makes every boot count usage under the lock.
+                 f"[quota]\ninstances = {quota}\ncores = {quota}\n"
+                 f"ram = {quota if quota < 0 else quota * 1024}\n")
     proc = subprocess.Popen([sys.executable, "-m", "novalith", "up", "--config-file", conf,
                              "--port", str(port), "--fake-hosts", str(hosts)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -96,10 +101,11 @@ def image_id(client: Client) -> str:
     return str(json.loads(body)["images"][0]["id"])
 
 
-def run(servers: int, concurrency: int, hosts: int, detail_runs: int) -> dict[str, float]:
+def run(servers: int, concurrency: int, hosts: int, detail_runs: int, quota: int = -1
+        ) -> dict[str, float]:
     data_dir = tempfile.mkdtemp(prefix="novalith-bench-")
     port = free_port()
-    proc = start_cloud(data_dir, port, hosts)
+    proc = start_cloud(data_dir, port, hosts, quota)
     try:
         token = get_token(port)
         client = Client(port, token)
@@ -154,8 +160,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--hosts", type=int, default=1)
     parser.add_argument("--detail-runs", type=int, default=50)
+    parser.add_argument("--quota", type=int, default=-1,
+                        help="instances/cores/ram quota of the admin project; -1: unlimited")
     args = parser.parse_args()
-    result = run(args.servers, args.concurrency, args.hosts, args.detail_runs)
+    result = run(args.servers, args.concurrency, args.hosts, args.detail_runs, args.quota)
     for key, value in result.items():
         print(f"{key:20s} {value:.1f}" if isinstance(value, float) else f"{key:20s} {value}")
 

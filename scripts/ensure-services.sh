@@ -25,10 +25,15 @@ if ! up 3306 && [ -x /usr/sbin/mariadbd ]; then
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
 fi
 if ! up 5672 && command -v rabbitmq-server >/dev/null; then
-  rabbitmq-server -detached || true
+  # A node whose app was stopped (rabbitmqctl stop_app) only needs start_app.
+  if command -v rabbitmqctl >/dev/null && rabbitmqctl -q ping >/dev/null 2>&1; then
+    rabbitmqctl -q start_app || true
+  else
+    rabbitmq-server -detached || true
+  fi
 fi
-for _ in $(seq 1 60); do
-  up 5432 && up 3306 && break
+for _ in $(seq 1 120); do
+  up 5432 && up 3306 && up 5672 && break
   sleep 0.5
 done
 for port in 5432 3306 5672; do

@@ -27,25 +27,26 @@ from novalith.conductor.rpcapi import SURFACE as CONDUCTOR
 from novalith.db import flavors as flavor_db
 from novalith.db import images as image_db
 from novalith.db import migration
-from novalith.db.api import Database
-from novalith.db.engine import sqlite_url
+from novalith.db.config import open_database
 from novalith.identity.bootstrap import BootstrapResult, bootstrap
 from novalith.identity.records import IdentityConfig
 from novalith.identity.service import IdentityService
+from novalith.image.local_client import LocalImageClient
+from novalith.image.service import ImageService
 from novalith.rpc.dispatch import RPCClient
 from novalith.rpc.transport import get_transport
 from novalith.scheduler.manager import SchedulerManager
 
 LOG = logging.getLogger(__name__)
 FAKE_IMAGE_NAME = "fake-image"
-
-
-def database_url(conf: cfg.ConfigOpts) -> str:
-    return conf.database.connection or sqlite_url(conf.state_path)
+FAKE_IMAGE_SIZE = 1024 * 1024
 
 
 def compute_hosts(conf: cfg.ConfigOpts, fake_hosts: int) -> list[str]:
-    """One compute host named ``host``, or ``host-1..N`` for N fake hosts."""
+    """One compute host named ``host``, or ``host-1..N`` for N fake hosts; none for 0
+    (the API process of a distributed deployment, `novalith api`)."""
+    if fake_hosts == 0:
+        return []
     if fake_hosts <= 1:
         return [conf.host]
     return [f"{conf.host}-{i}" for i in range(1, fake_hosts + 1)]
@@ -59,16 +60,26 @@ class FirstStart:
 
 
 class Cloud:
-    def __init__(self, conf: cfg.ConfigOpts, fake_hosts: int = 1) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, fake_hosts: int = 1,
+                 recover_images: bool = True) -> None:
+        """``recover_images`` False: leave the image store's start-up recovery alone, as
+        an API process among several must (others may be mid-upload: `novalith api`)."""
         self.conf = conf
         os.makedirs(conf.state_path, exist_ok=True)
-        self.db = Database(database_url(conf))
+        self.db = open_database(conf)  # pooled as [database] says
         migration.sync(self.db)
-        self.transport = get_transport(conf.transport_url)
+        self.transport = get_transport(conf.transport_url, conf)
         self.identity = IdentityService(self.db, IdentityConfig.from_conf(conf))
         self.scheduler = SchedulerManager(conf, self.db, self.transport)
         self.conductor = ConductorManager(conf, self.db, self.transport)
-        self.computes = [ComputeManager(conf, self.db, self.transport, host=h)
+        # The image service: its store lives in this process, so compute reads it
+        # directly (LocalImageClient) and the Image API serves it.
+        self.image_service = ImageService.from_conf(conf, self.db)
+        if recover_images:
+            self.image_service.recover()
+        self.image_client = LocalImageClient(self.image_service)
+        self.computes = [ComputeManager(conf, self.db, self.transport, host=h,
+                                        image_client=self.image_client)
                          for h in compute_hosts(conf, fake_hosts)]
         timeout = conf.rpc_response_timeout
         self.api_services = ApiServices(
@@ -76,6 +87,8 @@ class Cloud:
             conductor=RPCClient(self.transport, CONDUCTOR, timeout),
             compute=RPCClient(self.transport, COMPUTE, timeout),
             config=ApiConfig.from_conf(conf))
+        self.api_services.image = self.image_service
+        self.api_services.image_client = self.image_client
         self.app = create_app(self.api_services)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -92,20 +105,31 @@ class Cloud:
         return FirstStart(admin=admin, flavors_created=created, image_id=image_id)
 
     def _ensure_fake_image(self, owner: str) -> str:
+        """A public raw image with a little real data (1 MiB of zeros) in the store, so
+        that boots and downloads of ``fake-image`` go the whole way."""
         from sqlalchemy import select
 
-        with self.db.write() as conn:
-            existing = conn.execute(select(image_db.IMG.c.id).where(
-                image_db.IMG.c.name == FAKE_IMAGE_NAME)).scalar()
-            if existing:
-                return str(existing)
-            image_id = str(uuid.uuid4())
-            image_db.create(conn, {
-                "id": image_id, "name": FAKE_IMAGE_NAME, "status": "active",
-                "disk_format": "raw", "container_format": "bare", "size": 0,
-                "visibility": "public", "protected": False, "owner": owner,
-                "min_disk": 0, "min_ram": 0, "properties": {}})
-            return image_id
+        from novalith.objects.context import RequestContext
+
+        with self.db.read() as conn:
+            row = conn.execute(select(image_db.IMG).where(
+                image_db.IMG.c.name == FAKE_IMAGE_NAME)).mappings().first()
+        if row is not None and row["location"]:
+            return str(row["id"])
+        admin = RequestContext(project_id=owner, roles=("admin", "member", "reader"))
+        image_id = str(row["id"]) if row is not None else str(uuid.uuid4())
+        if row is None:
+            self.image_service.create(admin, {
+                "id": image_id, "name": FAKE_IMAGE_NAME, "disk_format": "raw",
+                "container_format": "bare", "visibility": "public"})
+        else:  # from before images had data: give it some
+            with self.db.write() as conn:
+                conn.execute(image_db.IMG.update().where(image_db.IMG.c.id == image_id)
+                             .values(status="queued"))
+        upload = self.image_service.begin_upload(admin, image_id)
+        upload.write(bytes(FAKE_IMAGE_SIZE))
+        upload.commit()
+        return image_id
 
     # ---- life cycle ---------------------------------------------------------------------------
     def start_services(self) -> None:

@@ -5,7 +5,9 @@
     NovalithError                      500  generic; message never shown to users
     ├── Invalid                        400  badRequest
     │   ├── ValidationError            400  a request field failed validation
-    │   └── InvalidMicroversion        400
+    │   ├── InvalidMicroversion        400
+    │   ├── ImageUnacceptable          400  image data unusable as a disk (format, backing file)
+    │   └── FlavorDiskSmallerThanImage 400  root disk smaller than the image's virtual size
     ├── NotAuthenticated               401  missing, wrong or expired credentials
     ├── Forbidden                      403  the caller's role does not allow it
     │   └── QuotaExceeded              403
@@ -16,7 +18,16 @@
     │   ├── InstanceInvalidState       409  action not allowed in the current state
     │   ├── NotSupported               409  the driver lacks the capability
     │   └── Duplicate                  409  unique name already taken
+    ├── Gone                           410  deleted while being acted on (image upload)
+    ├── PayloadTooLarge                413  over a size cap or a per-item quota
+    ├── UnsupportedMediaType           415  wrong Content-Type for the route
     ├── NoValidHost                    (no HTTP use: becomes an instance fault)
+    ├── MigrationError                 500  a move step failed (becomes a fault)
+    │   ├── ResizeError                     the driver cannot do this resize
+    │   └── MigrationAborted                a live migration was aborted on request
+    ├── (moves, 4xx) MigrationPreCheckError 400, ComputeServiceInUse 400,
+    │   MigrationNotFound 404, InvalidMigrationState 400
+    ├── DiskOperationFailed            500  qemu-img (or mkfs) failed on a host
     ├── ServiceUnavailable             503
     └── RPCTimeout                     504 (an RPC call got no answer in time)
 
@@ -61,6 +72,15 @@ class ValidationError(Invalid):
 
 class InvalidMicroversion(Invalid):
     message = "Version %(version)s is not a valid microversion."
+
+
+class ImageUnacceptable(Invalid):
+    message = "Image %(image_id)s is unacceptable: %(reason)s"
+
+
+class FlavorDiskSmallerThanImage(Invalid):
+    message = ("Flavor's disk is too small for requested image. Flavor disk is %(flavor_size)i "
+               "bytes, image is %(image_size)i bytes.")
 
 
 class NotAuthenticated(NovalithError):
@@ -127,6 +147,24 @@ class VersionNotAcceptable(NovalithError):
     message = "Version %(version)s is not supported by the API."
 
 
+class Gone(NovalithError):
+    status = 410
+    safe = True
+    message = "The resource is gone."
+
+
+class PayloadTooLarge(NovalithError):
+    status = 413
+    safe = True
+    message = "The request is larger than this cloud accepts."
+
+
+class UnsupportedMediaType(NovalithError):
+    status = 415
+    safe = True
+    message = "Unsupported Content-Type %(content_type)s."
+
+
 class Conflict(NovalithError):
     status = 409
     safe = True
@@ -161,6 +199,12 @@ class BuildFailed(NovalithError):
     message = "Build of instance %(instance_uuid)s failed: %(reason)s"
 
 
+class DiskOperationFailed(NovalithError):
+    """A disk tool (qemu-img, mkfs, mkswap) failed; the message names the command."""
+
+    message = "Disk operation failed: %(reason)s"
+
+
 class ServiceUnavailable(NovalithError):
     status = 503
     safe = True
@@ -177,3 +221,37 @@ class UnknownPlugin(NovalithError):
     """A configured driver, filter or weigher name is not installed."""
 
     message = "Unknown %(kind)s %(name)r; installed: %(available)s"
+
+
+# ---- moves (resize, migrations, evacuation) -----------------------------------------------
+
+class MigrationError(NovalithError):
+    """A step of a move failed; the instance gets a fault with this message."""
+
+    safe = True
+    message = "Migration error: %(reason)s"
+
+
+class ResizeError(MigrationError):
+    message = "Resize error: %(reason)s"
+
+
+class MigrationAborted(MigrationError):
+    message = "Migration of instance %(instance_uuid)s was aborted."
+
+
+class MigrationPreCheckError(Invalid):
+    message = "Migration pre-check error: %(reason)s"
+
+
+class ComputeServiceInUse(Invalid):
+    message = "Compute service of %(host)s is still in use."
+
+
+class InvalidMigrationState(Invalid):
+    message = ("Migration %(migration_id)s state of instance %(instance_uuid)s is %(state)s. "
+               "Cannot %(method)s while the migration is in this state.")
+
+
+class MigrationNotFound(NotFound):
+    message = "Migration %(migration_id)s could not be found."

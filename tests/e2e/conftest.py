@@ -91,17 +91,21 @@ def _wait_for_endpoint(proc: subprocess.Popen[bytes], endpoint: str, log: Path) 
         time.sleep(0.1)
 
 
-def launch(root: Path) -> tuple[subprocess.Popen[bytes], NovalithProcess]:
-    """Start ``novalith up`` with its data and config under ``root``; wait until it answers."""
+def launch(root: Path, fake_hosts: int = 2, extra_config: str = ""
+           ) -> tuple[subprocess.Popen[bytes], NovalithProcess]:
+    """Start ``novalith up`` with its data and config under ``root``; wait until it answers.
+
+    ``extra_config`` is appended to the generated novalith.conf (more sections).
+    """
     data_dir = root / "data"
     config = root / "novalith.conf"
-    config.write_text(f"[bootstrap]\nadmin_password = {ADMIN_PASSWORD}\n")
+    config.write_text(f"[bootstrap]\nadmin_password = {ADMIN_PASSWORD}\n{extra_config}")
     log = root / "novalith-up.log"
     port = free_loopback_port()
     endpoint = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "novalith", "up", "--config-file", str(config),
            "--data-dir", str(data_dir), "--listen", "127.0.0.1", "--port", str(port),
-           "--host", "e2e-host", "--fake-hosts", "2"]
+           "--host", "e2e-host", "--fake-hosts", str(fake_hosts)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -11,10 +11,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from novalith import exceptions
 from novalith.api import errors
 from novalith.api.compute import (
+    aggregates,
+    availability_zones,
     flavors,
     hypervisors,
     images,
+    instance_actions,
+    keypairs,
+    migrations_api,
+    quota_sets,
     server_actions,
+    server_groups,
+    server_metadata,
+    server_tags,
     servers,
     services_api,
     versions,
@@ -53,6 +62,10 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.handle_http)
     for module in (versions, flavors, images, servers, server_actions, hypervisors,
                    services_api):
+        app.include_router(module.router)
+    for module in (keypairs, server_groups, availability_zones, aggregates, quota_sets):
+        app.include_router(module.router)
+    for module in (server_metadata, server_tags, instance_actions, migrations_api):
         app.include_router(module.router)
     app.include_router(image_router)
     app.include_router(build_identity_router(services.identity,

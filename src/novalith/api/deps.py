@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from fastapi import Request
 from oslo_config import cfg
 
 from novalith import exceptions
 from novalith.api.microversion import APIVersion, negotiate
+from novalith.conf.quota import QuotaConfig
 from novalith.db.api import Database
+from novalith.image.client import ImageClient
 from novalith.objects.context import RequestContext
+from novalith.policy import Policy
 from novalith.rpc.dispatch import RPCClient
 
 
@@ -24,6 +29,9 @@ class ApiConfig:
     default_availability_zone: str
     internal_availability_zone: str
     service_down_time: int
+    quota: QuotaConfig = field(default_factory=QuotaConfig)
+    # The authorization rules (oslo.policy, [oslo_policy] policy_file overrides).
+    policy: Policy = field(default_factory=Policy, compare=False, repr=False)
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> ApiConfig:
@@ -32,7 +40,8 @@ class ApiConfig:
                    enable_instance_password=conf.enable_instance_password,
                    default_availability_zone=conf.default_availability_zone,
                    internal_availability_zone=conf.internal_service_availability_zone,
-                   service_down_time=conf.service_down_time)
+                   service_down_time=conf.service_down_time,
+                   quota=QuotaConfig.from_conf(conf), policy=Policy(conf))
 
 
 @dataclass
@@ -44,6 +53,12 @@ class ApiServices:
     conductor: RPCClient
     compute: RPCClient
     config: ApiConfig
+    # How the Compute API reaches the image service (createImage, createBackup);
+    # None: no image service wired in.
+    image_client: ImageClient | None = None
+    # The image service behind the Image API (novalith.image.service.ImageService);
+    # None: the Image API answers 503.
+    image: Any = None
 
 
 @dataclass(frozen=True)
@@ -67,12 +82,29 @@ class Call:
     def db(self) -> Database:
         return self.services.db
 
+    @property
+    def policy(self) -> Policy:
+        return self.services.config.policy
+
+    def authorize(self, rule: str, target: Mapping[str, Any] | None = None) -> None:
+        """403 unless policy ``rule`` lets the caller act on ``target`` (the owning
+        ``project_id`` / ``user_id``; default: the caller's own project and user)."""
+        self.policy.authorize(self.ctx, rule, target)
+
+    def allowed(self, rule: str, target: Mapping[str, Any] | None = None) -> bool:
+        return self.policy.check(self.ctx, rule, target)
+
     def require_admin(self, action: str) -> None:
-        if not self.ctx.is_admin:
+        """Policy ``action`` (admin by default); a name without a registered rule
+        falls back to ``admin_api``."""
+        if not self.allowed(action if self.policy.knows(action) else "admin_api"):
             raise exceptions.Forbidden(action=action)
 
     def require_writer(self, action: str) -> None:
-        if not self.ctx.can_write:
+        """Policy ``action`` on the caller's project (member by default); a name
+        without a registered rule falls back to ``project_member_or_admin``. Callers
+        have already scoped the object to the caller's project (404 otherwise)."""
+        if not self.allowed(action if self.policy.knows(action) else "project_member_or_admin"):
             raise exceptions.Forbidden(action=action)
 
 
@@ -105,5 +137,6 @@ def compute_call(request: Request) -> Call:
     version = negotiate(request.headers.get("openstack-api-version"),
                         request.headers.get("x-openstack-nova-api-version"))
     request.scope["state"]["microversion"] = version
+    ctx = msgspec.structs.replace(ctx, admin=services.config.policy.is_admin(ctx))
     return Call(ctx=ctx, version=version, root=root_url(request, services.config),
                 services=services)

@@ -88,6 +88,10 @@ def handle_validation(request: Request, exc: Exception) -> JSON:
 
 def handle_http(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith("/image/"):
+        from novalith.api.image.common import error as glance_error  # the Image API's shape
+
+        return glance_error(exc.status_code, str(exc.detail))
     if exc.status_code == 404:
         return fault(404, "The resource could not be found.")
     if exc.status_code == 405:

@@ -6,6 +6,7 @@ It talks HTTP to the running cloud exactly as a client would (token, POST
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
@@ -37,8 +38,11 @@ class _Api:
 
 
 def boot_demo_server(endpoint: str, password: str, image_name: str, console: Console,
-                     timeout: float = 300.0) -> bool:
-    """Boot ``demo`` with m1.tiny from ``image_name``; True when it went ACTIVE."""
+                     timeout: float = 300.0, wait_console: str | None = None) -> bool:
+    """Boot ``demo`` with m1.tiny from ``image_name``; True when it went ACTIVE.
+
+    ``wait_console``: wait (up to ``timeout``) until the console shows this text before
+    printing it (a real guest prints its banner seconds after ACTIVE)."""
     api = _Api(endpoint)
     status, _, headers = api.request("POST", "/identity/v3/auth/tokens", {"auth": {
         "identity": {"methods": ["password"], "password": {"user": {
@@ -54,7 +58,9 @@ def boot_demo_server(endpoint: str, password: str, image_name: str, console: Con
         return False
     image_id = images["images"][0]["id"]
     status, created, _ = api.request("POST", "/compute/v2.1/servers", {"server": {
-        "name": "demo", "flavorRef": "1", "imageRef": image_id, "networks": "none"}})
+        "name": "demo", "flavorRef": "1", "imageRef": image_id, "networks": "none",
+        "config_drive": True,
+        "user_data": base64.b64encode(b"#!/bin/sh\necho hello from novalith\n").decode()}})
     if status != 202:
         console.print(f"[red]Demo: boot refused ({status}): {created}[/red]")
         return False
@@ -75,8 +81,13 @@ def boot_demo_server(endpoint: str, password: str, image_name: str, console: Con
         return False
     console.print(f"Demo: server 'demo' is ACTIVE on host "
                   f"{server.get('OS-EXT-SRV-ATTR:host')} after {elapsed:.2f} s")
-    status, out, _ = api.request("POST", f"/compute/v2.1/servers/{server_id}/action",
-                                 {"os-getConsoleOutput": {"length": 20}})
+    while True:
+        status, out, _ = api.request("POST", f"/compute/v2.1/servers/{server_id}/action",
+                                     {"os-getConsoleOutput": {"length": 20}})
+        if (wait_console is None or (status == 200 and wait_console in out.get("output", ""))
+                or time.monotonic() - start > timeout):
+            break
+        time.sleep(0.5)
     if status == 200 and out.get("output"):
         console.print("Demo: console output:")
         console.print(out["output"].rstrip(), markup=False)

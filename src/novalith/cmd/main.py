@@ -39,7 +39,8 @@ def cli(debug: bool) -> None:
 @click.option("--host", help="Compute host name ([DEFAULT] host).")
 @click.option("--listen", help="Address the API listens on ([wsgi] listen).")
 @click.option("--port", type=int, help="Port the API listens on ([wsgi] port).")
-@click.option("--driver", help="Compute driver ([DEFAULT] compute_driver).")
+@click.option("--driver", help="Compute driver ([DEFAULT] compute_driver); 'auto': libvirt "
+                               "with the tiny guest where a hypervisor runs, else fake.")
 @click.option("--fake-hosts", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Run this many compute services in the process (host-1..N).")
 @click.option("--demo", is_flag=True, help="Once up, boot a server named 'demo' through the "
@@ -49,6 +50,11 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     """Run the whole cloud in one process until Ctrl-C."""
     from novalith.cloud import Cloud, write_clouds_yaml
 
+    tiny = None
+    if driver == "auto":
+        from novalith.cmd.libvirt_setup import choose_driver
+
+        driver, tiny = choose_driver(console)
     overrides: dict[str, dict[str, Any]] = {"DEFAULT": {}, "wsgi": {}}
     for key, value in (("state_path", data_dir), ("host", host), ("compute_driver", driver)):
         if value is not None:
@@ -60,6 +66,11 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     conf = _conf(config_file, overrides)
     cloud = Cloud(conf, fake_hosts=fake_hosts)
     first = cloud.first_start()
+    demo_image = None
+    if tiny is not None:
+        from novalith.cmd.libvirt_setup import register_tiny
+
+        demo_image = register_tiny(cloud, first, tiny)
     sock = cloud.bind(conf.wsgi.listen, conf.wsgi.port)
     bound_port = sock.getsockname()[1]
     shown = f"[{conf.wsgi.listen}]" if ":" in conf.wsgi.listen else conf.wsgi.listen
@@ -69,7 +80,7 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     cloud.start_services()
     _banner(endpoint, clouds_yaml, first, [c.host for c in cloud.computes])
     if demo:
-        _start_demo(endpoint, clouds_yaml)
+        _start_demo(endpoint, clouds_yaml, demo_image)
     # uvicorn re-raises the signal that stopped it once it has shut down; make SIGTERM
     # behave like Ctrl-C so both end in a clean stop and exit status 0.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -87,7 +98,7 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _start_demo(endpoint: str, clouds_yaml: str) -> None:
+def _start_demo(endpoint: str, clouds_yaml: str, image: str | None = None) -> None:
     """Boot the demo server from a thread once the HTTP server answers."""
     import threading
 
@@ -111,7 +122,10 @@ def _start_demo(endpoint: str, clouds_yaml: str) -> None:
                 break
             except OSError:
                 time.sleep(0.05)
-        boot_demo_server(endpoint, password, FAKE_IMAGE_NAME, console)
+        if image is not None:  # a real guest: show its console once it has booted
+            boot_demo_server(endpoint, password, image, console, wait_console="idling")
+        else:
+            boot_demo_server(endpoint, password, FAKE_IMAGE_NAME, console)
 
     threading.Thread(target=run, name="demo", daemon=True).start()
 
@@ -166,9 +180,9 @@ def db() -> None:
 @click.option("--config-file", type=click.Path(exists=True, dir_okay=False))
 def db_sync(config_file: str | None) -> None:
     """Create or upgrade the schema to the newest revision."""
-    from novalith.cloud import database_url
     from novalith.db import migration
     from novalith.db.api import Database
+    from novalith.db.config import database_url
 
     conf = _conf(config_file, {})
     os.makedirs(conf.state_path, exist_ok=True)
@@ -176,3 +190,21 @@ def db_sync(config_file: str | None) -> None:
     migration.sync(database)
     click.echo(f"Database at revision {migration.current(database)}")
     database.dispose()
+
+
+# One service per process, for distributed deployments (cmd/services.py).
+from novalith.cmd import services as _services  # noqa: E402
+
+for _command in _services.COMMANDS:
+    cli.add_command(_command)
+manage.add_command(_services.bootstrap)
+
+# `novalith image upload/download/list` against a running cloud (cmd/image.py).
+from novalith.cmd.image import image as _image  # noqa: E402
+
+cli.add_command(_image)
+
+# `novalith image build-tiny`: the tiny test guest of the libvirt driver (cmd/tiny.py).
+from novalith.cmd.tiny import build_tiny as _build_tiny  # noqa: E402
+
+_image.add_command(_build_tiny)

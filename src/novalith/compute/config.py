@@ -23,6 +23,9 @@ class ComputeConfig:
     reserved_host_disk_mb: int
     reserved_host_cpus: int
     rpc_timeout: int
+    instances_path: str = "instances"
+    image_cache_manager_interval: int = 2400
+    resize_confirm_window: int = 0  # seconds; 0: never auto-confirm (compute.move_recovery)
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, host: str | None = None) -> ComputeConfig:
@@ -41,4 +44,9 @@ class ComputeConfig:
             reserved_host_disk_mb=conf.reserved_host_disk_mb,
             reserved_host_cpus=conf.reserved_host_cpus,
             rpc_timeout=conf.rpc_response_timeout,
+            instances_path=conf.instances_path,
+            # Nova: 0 means the default periodic interval (60 s), -1 never.
+            image_cache_manager_interval=(conf.image_cache.manager_interval
+                                          if conf.image_cache.manager_interval != 0 else 60),
+            resize_confirm_window=conf.resize_confirm_window,
         )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from novalith.compute import move_recovery
 from novalith.compute.deps import ComputeDeps
 from novalith.compute.instance_spec import from_row
 from novalith.compute.rpcapi import InstanceOp
 from novalith.db import claims
 from novalith.db import instances as inst_db
+from novalith.db import moves as moves_db
 from novalith.db.base import utcnow
 from novalith.objects import states as s
 from novalith.objects.context import RequestContext
@@ -42,6 +44,12 @@ def terminate(deps: ComputeDeps, ctx: RequestContext, op: InstanceOp) -> None:
                 inst_db.finish_event(conn, op.instance_uuid, ctx.request_id, EVENT, exc=exc)
             return
         with deps.db.write() as conn:
-            claims.release(conn, op.instance_uuid)
+            # A move's copy on another host goes too (compute.move_recovery).
+            elsewhere = move_recovery.other_hosts(conn, row)
+            claims.release(conn, op.instance_uuid)  # the migrations' claims too
+            moves_db.soft_delete_for_instance(conn, op.instance_uuid)
             inst_db.transition(conn, op.instance_uuid, deleted_values())
             inst_db.finish_event(conn, op.instance_uuid, ctx.request_id, EVENT)
+        if elsewhere and deps.compute is not None:
+            move_recovery.request_leftover_cleanup(deps.compute, ctx, op.instance_uuid,
+                                                   elsewhere)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from novalith.compute.config import ComputeConfig
 from novalith.compute.locks import InstanceLocks
 from novalith.db.api import Database
+from novalith.image.client import ImageClient
 from novalith.rpc.dispatch import RPCClient
 from novalith.virt.driver import ComputeDriver
 
@@ -20,6 +21,10 @@ class ComputeDeps:
     scheduler: RPCClient
     locks: InstanceLocks = field(default_factory=InstanceLocks)
     node_id: int | None = None
+    # How compute reaches the image service (None: no image service wired in).
+    image_client: ImageClient | None = None
+    # The other compute services (moves: resize, live migration); set by the manager.
+    compute: RPCClient | None = None
 
     @property
     def host(self) -> str:

@@ -21,5 +21,6 @@ def from_row(row: Mapping[Any, Any]) -> InstanceSpec:
         image=msgspec.convert(image, ImageMeta) if image else None,
         user_data=row["user_data"], key_data=row["key_data"],
         metadata=dict(row["metadata"] or {}), config_drive=bool(row["config_drive"]),
-        availability_zone=row["availability_zone"],
+        availability_zone=row["availability_zone"], key_name=row.get("key_name"),
+        injected_files=[tuple(f) for f in row["system_metadata"].get("injected_files", [])],
     )

@@ -7,15 +7,33 @@ import logging
 from oslo_config import cfg
 
 from novalith import exceptions
-from novalith.compute import build, delete, power, reconcile, resources
+from novalith.compute import (
+    build,
+    delete,
+    image_cache,
+    move_recovery,
+    power,
+    reconcile,
+    resources,
+    snapshot,
+)
 from novalith.compute.config import ComputeConfig
 from novalith.compute.deps import ComputeDeps
 from novalith.compute.instance_spec import from_row
-from novalith.compute.rpcapi import SURFACE, BuildAndRun, ConsoleOutput, ConsoleText, InstanceOp
+from novalith.compute.move_routes import MoveRoutes, add_periodic_tasks
+from novalith.compute.rpcapi import (
+    SURFACE,
+    BuildAndRun,
+    ConsoleOutput,
+    ConsoleText,
+    InstanceOp,
+    SnapshotInstance,
+)
 from novalith.conductor.rpcapi import SURFACE as CONDUCTOR
 from novalith.db import claims
 from novalith.db import instances as inst_db
 from novalith.db.api import Database
+from novalith.image.client import ImageClient
 from novalith.objects.context import RequestContext, admin_context
 from novalith.rpc.dispatch import RPCClient
 from novalith.rpc.transport import Transport
@@ -29,16 +47,18 @@ LOG = logging.getLogger(__name__)
 BINARY = "nova-compute"
 
 
-class ComputeManager:
+class ComputeManager(MoveRoutes):
     def __init__(self, conf: cfg.ConfigOpts, db: Database, transport: Transport,
-                 host: str | None = None) -> None:
+                 host: str | None = None, image_client: ImageClient | None = None) -> None:
         config = ComputeConfig.from_conf(conf, host)
         self.transport = transport
         driver = load_driver(conf.compute_driver, conf, config.host, self)
         self.deps = ComputeDeps(
             db=db, driver=driver, config=config,
             conductor=RPCClient(transport, CONDUCTOR, config.rpc_timeout),
-            scheduler=RPCClient(transport, SCHEDULER, config.rpc_timeout))
+            scheduler=RPCClient(transport, SCHEDULER, config.rpc_timeout),
+            image_client=image_client,
+            compute=RPCClient(transport, SURFACE, config.rpc_timeout))
         self.service = RPCService(db, transport, config.host, BINARY, SURFACE, self,
                                   config.default_availability_zone, config.report_interval,
                                   config.build_workers)
@@ -52,6 +72,7 @@ class ComputeManager:
         self.deps.driver.init_host()
         service_id = self.service.register()
         self.update_resources()
+        move_recovery.at_startup(self.deps)
         reconcile.at_startup(self.deps)
         self._audit_usage()
         cfg_ = self.deps.config
@@ -59,6 +80,9 @@ class ComputeManager:
                                   self.update_resources)
         self.service.periodic.add("sync_power_states", cfg_.sync_power_state_interval,
                                   lambda: reconcile.sync_power_states(self.deps))
+        self.service.periodic.add("image_cache_manager", cfg_.image_cache_manager_interval,
+                                  lambda: image_cache.manage(self.deps))
+        add_periodic_tasks(self.service.periodic, self.deps, cfg_.report_interval)
         self.service.run()
         LOG.info("Compute service %s started (driver %s, service %s)", self.host,
                  self.deps.driver.name, service_id)
@@ -83,6 +107,9 @@ class ComputeManager:
     def instance_power_changed(self, uuid: str, power_state: int) -> None:
         LOG.info("Driver reports power state %s for %s", power_state, uuid)
 
+    def fetch_image(self, image_id: str, dest: str) -> None:
+        image_cache.fetch_image(self.deps, image_id, dest)
+
     # ---- RPC methods ----------------------------------------------------------------------
     def build_and_run_instance(self, ctx: RequestContext, req: BuildAndRun) -> None:
         build.build_and_run(self.deps, ctx, req)
@@ -92,6 +119,9 @@ class ComputeManager:
 
     def terminate_instance(self, ctx: RequestContext, req: InstanceOp) -> None:
         delete.terminate(self.deps, ctx, req)
+
+    def snapshot_instance(self, ctx: RequestContext, req: SnapshotInstance) -> None:
+        snapshot.snapshot_instance(self.deps, ctx, req)
 
     def get_console_output(self, ctx: RequestContext, req: ConsoleOutput) -> ConsoleText:
         with self.deps.db.read() as conn:

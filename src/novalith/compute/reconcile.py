@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from novalith import exceptions
+from novalith.compute import move_recovery, snapshot
 from novalith.compute import state_machine as sm
 from novalith.compute.delete import deleted_values
 from novalith.compute.deps import ComputeDeps
@@ -22,26 +23,37 @@ _BUILD_TASKS = {s.SCHEDULING, s.SPAWNING, s.NETWORKING, s.BLOCK_DEVICE_MAPPING}
 def at_startup(deps: ComputeDeps) -> None:
     """Resolve instances left mid-operation by a crash, and orphans on the hypervisor.
 
-    - building: the build died with us -> ERROR with a fault, hypervisor side removed;
+    - building, waiting for us (task scheduling): left as is; its build message may
+      still be queued for us, else the conductor's build watchdog sends it again;
+    - building, being built (spawning, ...): the build died with us -> ERROR with a
+      fault, hypervisor side removed, claim released;
     - deleting: finish the delete;
-    - any other transient task: clear it and take the power state from the driver;
+    - any other transient task: clear it and take the power state from the driver
+      (an interrupted snapshot or backup also loses its unfinished image);
     - hypervisor instances with no live instance row here: destroyed.
     """
     with deps.db.read() as conn:
         rows = inst_db.on_host(conn, deps.host)
-    known = {r["uuid"] for r in rows}
+    # Guests a move keeps here for an instance of another host are not orphans.
+    known = {r["uuid"] for r in rows} | move_recovery.kept_here(deps)
     for row in rows:
         task = row["task_state"]
         if task is None or task not in sm.TRANSIENT_TASKS:
             continue
         spec = from_row(row)
+        if row["vm_state"] == s.BUILDING and task == s.SCHEDULING:
+            continue
         if row["vm_state"] == s.BUILDING or task in _BUILD_TASKS:
             _destroy_quietly(deps, spec)
             with deps.db.write() as conn:
-                inst_db.transition(conn, row["uuid"], {"vm_state": s.ERROR, "task_state": None,
-                                                       "power_state": PowerState.NOSTATE})
-                inst_db.add_fault(conn, row["uuid"], None, host=deps.host,
-                                  message="Compute service restarted while building.")
+                # Conditional: the conductor's watchdog may have moved it on meanwhile.
+                if inst_db.transition(conn, row["uuid"],
+                                      {"vm_state": s.ERROR, "task_state": None,
+                                       "power_state": PowerState.NOSTATE},
+                                      expected_task=[task]):
+                    claims.release(conn, row["uuid"])
+                    inst_db.add_fault(conn, row["uuid"], None, host=deps.host,
+                                      message="Compute service restarted while building.")
         elif task == s.DELETING:
             _destroy_quietly(deps, spec)
             with deps.db.write() as conn:
@@ -50,6 +62,8 @@ def at_startup(deps: ComputeDeps) -> None:
         else:
             with deps.db.write() as conn:
                 inst_db.transition(conn, row["uuid"], {"task_state": None})
+            if task in sm.IMAGE_TASKS:
+                snapshot.abandon_unfinished(deps, row["uuid"])
     for uuid in deps.driver.list_instances():
         if uuid not in known:
             LOG.warning("Destroying %s: on the hypervisor but not an instance of %s",

@@ -11,7 +11,10 @@ from novalith import exceptions
 from novalith.compute.instance_spec import from_row
 from novalith.compute.rpcapi import SURFACE as COMPUTE
 from novalith.compute.rpcapi import BuildAndRun
+from novalith.conductor.move_routes import MoveRoutes
+from novalith.conductor.recovery import BuildWatchdog
 from novalith.conductor.rpcapi import SURFACE, BuildInstances, Reschedule
+from novalith.conf.conductor import WatchdogConfig
 from novalith.db import instances as inst_db
 from novalith.db.api import Database
 from novalith.objects import states as s
@@ -27,21 +30,25 @@ LOG = logging.getLogger(__name__)
 BINARY = "nova-conductor"
 
 
-class ConductorManager:
+class ConductorManager(MoveRoutes):
     def __init__(self, conf: cfg.ConfigOpts, db: Database, transport: Transport,
                  host: str | None = None, workers: int = 8) -> None:
         self.db, self.transport = db, transport
         self.host = host or conf.host
         self.max_attempts: int = conf.scheduler.max_attempts
+        self.allow_resize_to_same_host: bool = conf.allow_resize_to_same_host
         timeout = conf.rpc_response_timeout
         self.scheduler = RPCClient(transport, SCHEDULER, timeout)
         self.compute = RPCClient(transport, COMPUTE, timeout)
         self.service = RPCService(db, transport, self.host, BINARY, SURFACE, self,
                                   conf.internal_service_availability_zone,
                                   conf.report_interval, workers)
+        self.watchdog = BuildWatchdog(self, WatchdogConfig.from_conf(conf))
 
     def start(self) -> None:
         self.service.register()
+        self.service.periodic.add("build_watchdog", self.watchdog.config.check_interval,
+                                  self.watchdog.run)
         self.service.run()
 
     def stop(self) -> None:
@@ -75,6 +82,13 @@ class ConductorManager:
                             ) -> None:
         try:
             result = self.scheduler.call(ctx, "select_and_claim", SelectAndClaim(request_spec=spec))
+        except exceptions.RPCTimeout as exc:
+            # Delivered but not answered in time: whether a claim was made is unknown,
+            # so nothing is decided here; the build watchdog (recovery.py) sends the
+            # build on if a claim exists, or schedules again if not.
+            LOG.warning("Scheduling %s got no answer (%s); the build watchdog takes it over",
+                        spec.instance_uuids, exc)
+            return
         except exceptions.NovalithError as exc:
             LOG.error("Scheduling %s failed: %s", spec.instance_uuids, exc)
             self._fail(ctx, spec.instance_uuids, str(exc))

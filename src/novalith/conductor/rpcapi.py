@@ -25,7 +25,38 @@ class Reschedule(msgspec.Struct, frozen=True, kw_only=True):
     admin_password: str | None = None
 
 
+class MigrateServer(msgspec.Struct, frozen=True, kw_only=True):
+    """Resize or cold-migrate: the API wrote the migration row (cast)."""
+
+    instance_uuid: str
+    migration_id: int
+
+
+class LiveMigrateServer(msgspec.Struct, frozen=True, kw_only=True):
+    """Live-migrate: claim a destination and check both ends (a call before
+    microversion 2.34, so the API can answer 400; a cast from 2.34)."""
+
+    instance_uuid: str
+    migration_id: int
+    block_migration: bool | None = None  # None: "auto"
+    disk_over_commit: bool = False
+    force: bool = False
+
+
+class RebuildServer(msgspec.Struct, frozen=True, kw_only=True):
+    """Rebuild on the instance's host, or evacuate (``migration_id`` set) (cast)."""
+
+    instance_uuid: str
+    admin_password: str | None = None
+    preserve_ephemeral: bool = False
+    migration_id: int | None = None
+    force: bool = False
+
+
 SURFACE = Surface(topic="conductor", version=1, methods={
     "build_instances": (BuildInstances, None),
     "reschedule": (Reschedule, None),
+    "migrate_server": (MigrateServer, None),
+    "live_migrate_server": (LiveMigrateServer, None),
+    "rebuild_server": (RebuildServer, None),
 })

@@ -8,7 +8,8 @@ from oslo_config import cfg
 
 # One module per area; each has list_opts() -> [(group, [opts])].
 _MODULES = ("default", "database", "api", "identity", "scheduler", "compute", "fake_driver",
-            "bootstrap")
+            "bootstrap", "image_cache", "image", "service", "conductor", "libvirt",
+            "quota", "policy", "moves")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

@@ -13,8 +13,11 @@ DEFAULT_FILTERS = (
     "CoreFilter",
     "DiskFilter",
     "ImagePropertiesFilter",
+    "ServerGroupAntiAffinityFilter",
+    "ServerGroupAffinityFilter",
 )
-DEFAULT_WEIGHERS = ("RAMWeigher", "CPUWeigher")
+DEFAULT_WEIGHERS = ("RAMWeigher", "CPUWeigher", "ServerGroupSoftAffinityWeigher",
+                    "ServerGroupSoftAntiAffinityWeigher")
 
 FILTER_SCHEDULER_OPTS: list[cfg.Opt] = [
     cfg.ListOpt(
@@ -38,6 +41,20 @@ FILTER_SCHEDULER_OPTS: list[cfg.Opt] = [
         "cpu_weight_multiplier",
         default=1.0,
         help="Multiplier of the free-vCPU weight: positive spreads, negative stacks.",
+    ),
+    cfg.FloatOpt(
+        "soft_affinity_weight_multiplier",
+        default=1.0,
+        min=0.0,
+        help="Multiplier of the weight favouring hosts with more members of the "
+        "request's soft-affinity server group.",
+    ),
+    cfg.FloatOpt(
+        "soft_anti_affinity_weight_multiplier",
+        default=1.0,
+        min=0.0,
+        help="Multiplier of the weight favouring hosts with fewer members of the "
+        "request's soft-anti-affinity server group.",
     ),
     cfg.IntOpt(
         "host_subset_size",
@@ -70,6 +87,8 @@ class SchedulerConfig:
     weight_classes: tuple[str, ...] = DEFAULT_WEIGHERS
     ram_weight_multiplier: float = 1.0
     cpu_weight_multiplier: float = 1.0
+    soft_affinity_weight_multiplier: float = 1.0
+    soft_anti_affinity_weight_multiplier: float = 1.0
     host_subset_size: int = 1
     max_attempts: int = 3
 
@@ -81,6 +100,8 @@ class SchedulerConfig:
             weight_classes=tuple(fs.weight_classes),
             ram_weight_multiplier=float(fs.ram_weight_multiplier),
             cpu_weight_multiplier=float(fs.cpu_weight_multiplier),
+            soft_affinity_weight_multiplier=float(fs.soft_affinity_weight_multiplier),
+            soft_anti_affinity_weight_multiplier=float(fs.soft_anti_affinity_weight_multiplier),
             host_subset_size=int(fs.host_subset_size),
             max_attempts=int(conf.scheduler.max_attempts),
         )

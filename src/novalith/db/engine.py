@@ -18,7 +18,7 @@ def sqlite_url(data_dir: str) -> str:
     return "sqlite:///" + os.path.join(os.path.abspath(data_dir), "novalith.sqlite")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     """An engine tuned for its backend.
 
     SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable across process
@@ -37,9 +37,14 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, **kwargs)
         _tune_sqlite(engine)
         return engine
+    # Pre-ping replaces connections a server restart dropped; the connect timeout
+    # bounds how long a request waits on a server that does not answer (it then
+    # fails with 503, see novalith.db.api.unavailable).
     kwargs["pool_pre_ping"] = True
-    kwargs["pool_size"] = 10
-    kwargs["max_overflow"] = 20
+    kwargs["pool_size"] = pool_size
+    kwargs["max_overflow"] = max_overflow
+    if "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": 5}
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
     return create_engine(url, **kwargs)

@@ -11,11 +11,11 @@ from sqlalchemy import (
     Connection,
     DateTime,
     RowMapping,
+    String,
     Table,
     bindparam,
     false,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -130,36 +130,60 @@ def start_action(conn: Connection, uuid: str, action: str, ctx: RequestContext) 
         project_id=ctx.project_id, start_time=utcnow()))
 
 
-def _action_id(uuid: str, request_id: str) -> Any:
+def _action_id(uuid: Any, request_id: Any) -> Any:
     """The newest action of this request on this instance, as a scalar subquery."""
     return (select(ACTION.c.id).where(ACTION.c.instance_uuid == uuid,
                                       ACTION.c.request_id == request_id)
             .order_by(ACTION.c.id.desc()).limit(1).scalar_subquery())
 
 
+# The event statements run twice per build: built once with bind parameters, so
+# SQLAlchemy reuses their compiled form instead of building and caching anew each call.
+_ACTION = _action_id(bindparam("e_uuid", type_=String()), bindparam("e_req", type_=String()))
+_START_EVENT = insert(EVENT).from_select(
+    ["action_id", "event", "host", "start_time"],
+    select(_ACTION, bindparam("e_event", type_=String()), bindparam("e_host", type_=String()),
+           bindparam("e_now", type_=DateTime())).where(_ACTION.isnot(None)))
+_FINISH_EVENT = (
+    update(EVENT).where(EVENT.c.action_id == _ACTION, EVENT.c.event == bindparam("e_event"),
+                        EVENT.c.finish_time.is_(None))
+    .values(finish_time=bindparam("e_now"), result=bindparam("e_result"),
+            traceback=bindparam("e_tb")))
+_ACTION_ID = select(_ACTION)
+_FINISH_ACTION = {
+    failed: update(ACTION).where(ACTION.c.id == bindparam("a_id")).values(
+        finish_time=bindparam("a_now"), updated_at=bindparam("a_now"),
+        **({"message": "Error"} if failed else {}))
+    for failed in (False, True)}
+
+
 def start_event(conn: Connection, uuid: str, request_id: str, event: str, host: str) -> None:
     """One statement: the event row is attached to the request's action, if any."""
-    action = _action_id(uuid, request_id)
-    conn.execute(insert(EVENT).from_select(
-        ["action_id", "event", "host", "start_time"],
-        select(action, literal(event), literal(host), literal(utcnow(), DateTime()))
-        .where(action.isnot(None))))
+    conn.execute(_START_EVENT, {"e_uuid": uuid, "e_req": request_id, "e_event": event,
+                                "e_host": host, "e_now": utcnow()})
 
 
 def finish_event(conn: Connection, uuid: str, request_id: str, event: str,
                  exc: BaseException | None = None, finish_action: bool = True) -> None:
     """Close an event (Success or Error with traceback) and, by default, its action."""
     now = utcnow()
-    action = _action_id(uuid, request_id)
-    conn.execute(update(EVENT).where(EVENT.c.action_id == action, EVENT.c.event == event,
-                                     EVENT.c.finish_time.is_(None))
-                 .values(finish_time=now, result="Error" if exc else "Success",
-                         traceback="".join(tb.format_exception(exc)) if exc else None))
+    conn.execute(_FINISH_EVENT, {
+        "e_uuid": uuid, "e_req": request_id, "e_event": event, "e_now": now,
+        "e_result": "Error" if exc else "Success",
+        "e_tb": "".join(tb.format_exception(exc)) if exc else None})
     if finish_action or exc is not None:
-        values: dict[str, Any] = {"finish_time": now, "updated_at": now}
-        if exc is not None:
-            values["message"] = "Error"
         # MariaDB refuses an UPDATE whose subquery reads the same table: fetch the id.
-        action_id = conn.execute(select(action)).scalar()
+        action_id = conn.execute(_ACTION_ID, {"e_uuid": uuid, "e_req": request_id}).scalar()
         if action_id is not None:
-            conn.execute(update(ACTION).where(ACTION.c.id == action_id).values(**values))
+            conn.execute(_FINISH_ACTION[exc is not None], {"a_id": action_id, "a_now": now})
+
+
+def discard_unscheduled(conn: Connection, uuids: Sequence[str]) -> int:
+    """Mark deleted the instances of a create the conductor never received (the API
+    answers 503), as long as nothing claimed them; returns how many."""
+    now = utcnow()
+    return conn.execute(
+        update(INST).where(INST.c.uuid.in_(list(uuids)), INST.c.claim_node_id.is_(None),
+                           INST.c.deleted == False)  # noqa: E712
+        .values(vm_state="deleted", task_state=None, deleted=True, deleted_at=now,
+                updated_at=now)).rowcount

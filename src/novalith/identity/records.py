@@ -84,12 +84,12 @@ class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     def to_context(self, request_id: str | None = None) -> RequestContext:
         """The request context of a call made with this token."""
-        kwargs: dict[str, str] = {} if request_id is None else {"request_id": request_id}
-        return RequestContext(
+        ctx = RequestContext(
             user_id=self.user_id, user_name=self.user_name,
             project_id=self.project_id, project_name=self.project_name,
-            roles=self.role_names, **kwargs,
+            roles=self.role_names,
         )
+        return ctx if request_id is None else msgspec.structs.replace(ctx, request_id=request_id)
 
 
 class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,9 +1,12 @@
 """How compute reaches the image service: the one interface both sides agree on.
 
 The compute side (image cache, snapshot, backup) codes against
-:class:`ImageClient`; the image service issue provides implementations (one that
-reads the local store in an all-in-one cloud, one over the Image API's HTTP).
-Every method raises ``ImageNotFound`` for an image the context may not see.
+:class:`ImageClient`; the implementations are
+:class:`novalith.image.local_client.LocalImageClient` (in process, straight to the
+image service and its store; the all-in-one cloud) and
+:class:`novalith.image.http_client.HttpImageClient` (over the Image API as a service
+user; distributed mode). Every method raises ``ImageNotFound`` for an image the
+context may not use (Glance's rules: see :mod:`novalith.db.images`).
 """
 
 from __future__ import annotations
@@ -39,14 +42,21 @@ class ImageClient(Protocol):
                container_format: str, visibility: str = "private",
                properties: dict[str, Any] | None = None, min_disk: int = 0,
                min_ram: int = 0) -> ImageRecord:
-        """A new image in status ``queued`` owned by ``ctx.project_id``."""
+        """A new image in status ``queued`` owned by ``ctx.project_id``. Property values
+        are stored as strings (Glance's image schema); ``visibility`` public needs an
+        admin context."""
 
     def upload(self, ctx: RequestContext, image_id: str, src: str) -> ImageRecord:
-        """Stream the file ``src`` into the image: queued -> saving -> active."""
+        """Stream the file ``src`` into the image: queued -> saving -> active. On any
+        failure the image goes back to ``queued`` with no data, and the error is
+        raised (``Conflict`` if the image was not ``queued``)."""
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
         """Delete the image and its data (refused with ``Forbidden`` if protected)."""
 
     def list(self, ctx: RequestContext, **filters: Any) -> list[ImageRecord]:
-        """Images visible to ``ctx``, newest first; filters match top-level fields
-        (``name``, ``status``, ...) or properties (``instance_uuid``, ...)."""
+        """Images visible to ``ctx``, newest first, all pages; filters are the Image
+        API's list parameters (``name``, ``status``, ``tag``, ``size_min``, ...) or
+        custom properties (``instance_uuid``, ``image_type``, ...), matched exactly.
+        Without a ``visibility`` filter this is ``visibility=all`` (public, own,
+        accepted shared and community images)."""

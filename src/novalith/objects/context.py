@@ -18,14 +18,16 @@ class RequestContext(msgspec.Struct, frozen=True, kw_only=True):
     user_name: str | None = None
     project_name: str | None = None
     roles: tuple[str, ...] = ()
+    # Set by the API from the policy rule ``context_is_admin``; None: the admin role.
+    admin: bool | None = None
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        return self.admin if self.admin is not None else "admin" in self.roles
 
     @property
     def can_write(self) -> bool:
-        return "admin" in self.roles or "member" in self.roles
+        return self.is_admin or "member" in self.roles
 
 
 def admin_context() -> RequestContext:

@@ -51,6 +51,10 @@ class InstanceSpec(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, str] = {}
     config_drive: bool = False
     availability_zone: str | None = None
+    #: Name of the keypair whose public key is ``key_data`` (config drive public_keys).
+    key_name: str | None = None
+    #: Personality files: (path in the guest, base64 contents), for the config drive.
+    injected_files: list[tuple[str, str]] = []
 
 
 def instance_name(instance_id: int) -> str:
@@ -69,3 +73,9 @@ class RequestSpec(msgspec.Struct, frozen=True, kw_only=True):
     requested_node: str | None = None
     ignore_hosts: list[str] = []
     scheduler_hints: dict[str, Any] = {}
+    #: Policy of the server group named by the ``group`` hint (affinity,
+    #: anti-affinity, soft-affinity, soft-anti-affinity); filled by the scheduler.
+    group_policy: str | None = None
+    #: Host of each placed member of that group, repeated per member; the scheduler
+    #: fills it from the DB and extends it as it places a batch.
+    group_hosts: list[str] = []

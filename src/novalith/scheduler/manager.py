@@ -3,7 +3,13 @@
 Host states live in memory and are refreshed from the DB periodically, when a
 compute host reports (``refresh_host`` fanout) and whenever a claim on a host
 fails. The DB claim is the only authority: a stale view costs a retry on the
-next candidate, never an overcommit.
+next candidate, never an overcommit. That is also what lets several schedulers
+run at once (active-active): each keeps its own view, and the claims arbitrate.
+
+Liveness (ComputeFilter) is re-derived at most a second before each selection
+from the heartbeat times last read, and the view is re-read at least every
+quarter of ``service_down_time``, so a compute that stops heartbeating drops out
+within about ``service_down_time`` and a live one never looks down.
 """
 
 from __future__ import annotations
@@ -18,18 +24,22 @@ from oslo_config import cfg
 
 from novalith import exceptions
 from novalith.conf.scheduler import SchedulerConfig
+from novalith.db import aggregates as agg_db
 from novalith.db import claims
 from novalith.db import services as svc_db
 from novalith.db.api import Database
 from novalith.db.base import utcnow
 from novalith.objects.context import RequestContext
 from novalith.rpc.transport import Transport
+from novalith.scheduler import moves, request_groups
 from novalith.scheduler.host_state import HostState
 from novalith.scheduler.plugins import load_filters, load_weighers
 from novalith.scheduler.rpcapi import (
     SURFACE,
+    MoveSelection,
     RefreshHost,
     SelectAndClaim,
+    SelectAndClaimMove,
     SelectAndClaimResult,
     Selection,
 )
@@ -37,6 +47,7 @@ from novalith.scheduler.selector import HostSelector
 from novalith.service import RPCService
 
 LOG = logging.getLogger(__name__)
+DECISIONS = logging.getLogger("novalith.scheduler.decisions")
 BINARY = "nova-scheduler"
 REFRESH_SECONDS = 10.0
 
@@ -54,7 +65,14 @@ class SchedulerManager:
         self.service_down_time: int = conf.service_down_time
         self._lock = threading.Lock()
         self._hosts: dict[int, HostState] = {}
+        # From host aggregates: host -> availability zone, host -> key -> values.
+        self._zones: dict[str, str] = {}
+        self._agg_meta: dict[str, dict[str, set[str]]] = {}
+        # node id -> its service's liveness fields (forced_down and heartbeat times)
+        self._liveness: dict[int, dict[str, Any]] = {}
         self._refreshed = 0.0
+        self._liveness_checked = 0.0
+        self.refresh_seconds = min(REFRESH_SECONDS, self.service_down_time / 4)
         self.service = RPCService(db, transport, self.host, BINARY, SURFACE, self,
                                   conf.internal_service_availability_zone,
                                   conf.report_interval, workers)
@@ -70,17 +88,36 @@ class SchedulerManager:
     # ---- host state view --------------------------------------------------------------------
     def _mapping(self, row: Mapping[Any, Any], now: Any) -> dict[str, Any]:
         m = dict(row)
-        m["availability_zone"] = row["availability_zone"] or self.default_az
-        m["service_up"] = svc_db.is_up({"forced_down": row["forced_down"],
-                                        "last_seen_up": row["last_seen_up"],
-                                        "updated_at": row["service_updated_at"],
-                                        "created_at": row["service_created_at"]},
-                                       self.service_down_time, now)
+        m["availability_zone"] = (self._zones.get(row["host"]) or row["availability_zone"]
+                                  or self.default_az)
+        m["aggregate_metadata"] = self._agg_meta.get(row["host"], {})
+        liveness = {"forced_down": row["forced_down"], "last_seen_up": row["last_seen_up"],
+                    "updated_at": row["service_updated_at"],
+                    "created_at": row["service_created_at"]}
+        self._liveness[row["id"]] = liveness
+        m["service_up"] = svc_db.is_up(liveness, self.service_down_time, now)
         return m
+
+    def _check_liveness(self) -> None:
+        """Re-derive ``service_up`` from the heartbeats last read (caller holds the lock)."""
+        now_m = time.monotonic()
+        if now_m - self._liveness_checked < 1.0:
+            return
+        self._liveness_checked = now_m
+        now = utcnow()
+        for node_id, state in self._hosts.items():
+            liveness = self._liveness.get(node_id)
+            if liveness is not None:
+                state.service_up = svc_db.is_up(liveness, self.service_down_time, now)
+
+    def _load_aggregates(self, conn: Any) -> None:
+        self._zones = agg_db.host_zones(conn)
+        self._agg_meta = agg_db.host_metadata(conn)
 
     def refresh_all(self) -> None:
         with self.db.read() as conn:
             rows = svc_db.nodes_with_services(conn)
+            self._load_aggregates(conn)
         now = utcnow()
         hosts = {}
         for row in rows:
@@ -93,6 +130,7 @@ class SchedulerManager:
         """Reload one host's nodes (caller holds the lock)."""
         with self.db.read() as conn:
             rows = [r for r in svc_db.nodes_with_services(conn) if r["host"] == host]
+            self._load_aggregates(conn)
         now = utcnow()
         for row in rows:
             mapping = self._mapping(row, now)
@@ -101,6 +139,9 @@ class SchedulerManager:
                 self._hosts[row["id"]] = HostState.from_mapping(mapping)
             else:
                 state.update_from_mapping(mapping)
+        kept = {row["id"] for row in rows}  # nodes of a deleted service go
+        for node_id in [i for i, st in self._hosts.items() if st.host == host and i not in kept]:
+            del self._hosts[node_id]
 
     # ---- RPC methods --------------------------------------------------------------------
     def refresh_host(self, ctx: RequestContext, req: RefreshHost) -> None:
@@ -108,22 +149,36 @@ class SchedulerManager:
             self._refresh_nodes(req.host)
 
     def select_and_claim(self, ctx: RequestContext, req: SelectAndClaim) -> SelectAndClaimResult:
-        if time.monotonic() - self._refreshed > REFRESH_SECONDS:
+        if time.monotonic() - self._refreshed > self.refresh_seconds:
             self.refresh_all()
         spec = req.request_spec
         selections: list[Selection] = []
         failures: dict[str, str] = {}
         with self._lock:
+            self._check_liveness()
             hosts = list(self._hosts.values())
+            if request_groups.group_hint(spec) is not None:
+                with self.db.read() as conn:
+                    spec = request_groups.with_group(conn, spec)
             for uuid in spec.instance_uuids:
+                started = time.perf_counter()
                 try:
                     sel = self._place_one(hosts, spec, uuid)
                 except exceptions.NoValidHost as exc:
                     failures[uuid] = str(exc)
                     continue
+                finally:
+                    # One decision: filter, weigh and the DB claim (read by bench/).
+                    DECISIONS.debug("decision %s %.3f ms", uuid,
+                                    (time.perf_counter() - started) * 1000)
                 if sel is not None:
                     selections.append(sel)
+                    spec = request_groups.extend(spec, sel.host)
         return SelectAndClaimResult(selections=selections, failures=failures)
+
+    def select_and_claim_move(self, ctx: RequestContext, req: SelectAndClaimMove
+                              ) -> MoveSelection:
+        return moves.select_and_claim_move(self, req)
 
     def _place_one(self, hosts: list[HostState], spec: Any, uuid: str) -> Selection | None:
         """Choose and claim a host for one instance; None if the instance went away."""

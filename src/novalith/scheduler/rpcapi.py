@@ -34,7 +34,27 @@ class RefreshHost(msgspec.Struct, frozen=True, kw_only=True):
     host: str
 
 
+class SelectAndClaimMove(msgspec.Struct, frozen=True, kw_only=True):
+    """Pick a destination for a move and claim it on the migration row.
+
+    ``request_spec`` carries the flavor to claim, the hosts to ignore (the
+    source) and the requested host; ``force`` skips the filters for the
+    requested host (the claim still checks capacity).
+    """
+
+    migration_id: int
+    request_spec: RequestSpec
+    force: bool = False
+
+
+class MoveSelection(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    nodename: str
+    node_id: int
+
+
 SURFACE = Surface(topic="scheduler", version=1, methods={
     "select_and_claim": (SelectAndClaim, SelectAndClaimResult),
+    "select_and_claim_move": (SelectAndClaimMove, MoveSelection),
     "refresh_host": (RefreshHost, None),
 })

@@ -9,7 +9,8 @@ from the DB before and makes the atomic DB claim after. Per instance:
    that removed the last candidates;
 3. weigh the rest, pick at random among the ``host_subset_size`` best, and add
    up to ``max_attempts - 1`` alternates, best first;
-4. consume the flavor on the chosen host so the next instance sees it.
+4. consume the flavor on the chosen host so the next instance sees it (and, for a
+   server group, add the host to ``spec.group_hosts``).
 
 Only the best few hosts are ever ordered (a partial selection), never all of them.
 """
@@ -20,6 +21,8 @@ import heapq
 import logging
 import random
 from collections.abc import Sequence
+
+import msgspec
 
 from novalith.conf.scheduler import SchedulerConfig
 from novalith.exceptions import NoValidHost
@@ -85,6 +88,9 @@ class HostSelector:
                 selection = self._select_one(candidates, spec, index, num_instances)
                 selection[0].consume(spec.flavor)
                 chosen_so_far.append(selection[0])
+                if spec.group_policy is not None:  # the next member sees this one
+                    spec = msgspec.structs.replace(
+                        spec, group_hosts=[*spec.group_hosts, selection[0].host])
                 result.append(selection)
         except NoValidHost:
             for host in chosen_so_far:

@@ -13,12 +13,28 @@ ComputeDriver (core)  from_conf, init_host, cleanup_host, spawn,    (always)
 PauseSupport          pause, unpause                               supports_pause
 SuspendSupport        suspend, resume                              supports_suspend
 ConsoleSupport        get_console_output                           supports_console
+SnapshotSupport       snapshot                                     supports_snapshot
+ImageCacheSupport     manage_image_cache                           (none: periodic)
+MigrationSupport      migrate_disk_and_power_off, finish_migration,  supports_migration
+                      confirm_migration, revert_migration,
+                      finish_revert_migration
+LiveMigrationSupport  check_can_live_migrate_destination/_source,  supports_live_migration
+                      pre_live_migration, live_migration,
+                      live_migration_abort/_force_complete,
+                      post_live_migration(_at_destination),
+                      rollback_live_migration_at_destination
 ====================  ===========================================  ==================
 
 Further optional interfaces will follow the same pattern when their operations
-are built: snapshot, cold migration / resize, live migration, and volume and
-network-interface attach/detach. Until then their capability flags are declared
-(``supports_snapshot``, ``supports_live_migration``) and always False in practice.
+are built: volume and network-interface attach/detach.
+
+Rebuild and evacuation need no interface of their own: compute rebuilds with
+``destroy`` then ``spawn`` (on the same host, or on the evacuation's destination).
+
+Images: a driver that keeps disks as files builds them with
+:mod:`novalith.virt.images` (the host's ``_base`` cache, qcow2 overlays) and gets
+image data only through :meth:`ComputeCallbacks.fetch_image`; it never talks to the
+image service. A snapshot likewise ends at a file: compute uploads it.
 
 Callers never probe a driver with ``hasattr``: they call :func:`require`, which
 returns the driver typed as the interface or raises
@@ -55,7 +71,7 @@ import msgspec
 from oslo_config import cfg
 
 from novalith import exceptions
-from novalith.objects.specs import InstanceSpec
+from novalith.objects.specs import FlavorSpec, InstanceSpec
 
 __all__ = [
     "REBOOT_HARD",
@@ -67,7 +83,12 @@ __all__ = [
     "DriverCapabilities",
     "HostResources",
     "InstanceInfo",
+    "ImageCacheSupport",
+    "LiveMigrationSupport",
+    "MigrateData",
+    "MigrationSupport",
     "PauseSupport",
+    "SnapshotSupport",
     "SuspendSupport",
     "require",
 ]
@@ -126,6 +147,7 @@ class DriverCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     supports_suspend: bool = False
     supports_console: bool = False
     supports_snapshot: bool = False
+    supports_migration: bool = False
     supports_live_migration: bool = False
     supports_config_drive: bool = False
 
@@ -138,6 +160,17 @@ class ComputeCallbacks(Protocol):
 
         May be called from any driver thread; must not block for long and must
         not call back into the driver synchronously.
+        """
+
+    def fetch_image(self, image_id: str, dest: str) -> None:
+        """Write the data of image ``image_id`` to the new file ``dest``.
+
+        The file appears only once complete and verified against the image's hash;
+        on failure there is no file. Blocks for the whole download. Raises
+        :class:`~novalith.exceptions.ImageNotFound`,
+        :class:`~novalith.exceptions.Invalid` (hash mismatch),
+        :class:`~novalith.exceptions.Conflict` (image not active) or
+        :class:`~novalith.exceptions.ServiceUnavailable` (no image service).
         """
 
 
@@ -179,6 +212,9 @@ class ComputeDriver(abc.ABC):
             supports_pause=isinstance(self, PauseSupport),
             supports_suspend=isinstance(self, SuspendSupport),
             supports_console=isinstance(self, ConsoleSupport),
+            supports_snapshot=isinstance(self, SnapshotSupport),
+            supports_migration=isinstance(self, MigrationSupport),
+            supports_live_migration=isinstance(self, LiveMigrationSupport),
         )
 
     # -- life of the driver ------------------------------------------------
@@ -324,6 +360,195 @@ class ConsoleSupport(abc.ABC):
         Valid in any power state; raises
         :class:`~novalith.exceptions.InstanceNotFound` for an unknown instance.
         """
+
+
+class SnapshotSupport(abc.ABC):
+    """Capture an instance's root disk as an image file (createImage, createBackup)."""
+
+    @abc.abstractmethod
+    def snapshot(self, instance: InstanceSpec, dest: str) -> None:
+        """Write a flattened, self-contained qcow2 image of the root disk of
+        ``instance`` to the new file ``dest`` (a path compute chose, in a directory
+        that exists).
+
+        Valid in any power state; the instance keeps its power state (a driver that
+        must pause the guest for a consistent copy resumes it before returning).
+        Blocks while the disk is copied (seconds per GiB). Not idempotent: each call
+        writes a new copy. On failure the driver removes ``dest`` if it wrote any of
+        it, then raises :class:`~novalith.exceptions.InstanceNotFound` or
+        :class:`~novalith.exceptions.DiskOperationFailed`. Compute uploads the file;
+        the driver never talks to the image service.
+        """
+
+
+class ImageCacheSupport(abc.ABC):
+    """Keep a host-local image cache and prune it (run by a compute periodic task)."""
+
+    @abc.abstractmethod
+    def manage_image_cache(self, images_in_use: frozenset[str]) -> None:
+        """Remove cached images no instance uses any more, once unused for longer than
+        the configured minimum age; never one in ``images_in_use`` (the image ids of
+        every instance compute holds on this host, building ones included) nor one
+        an instance disk on the host is backed by. Idempotent; logs what it removes;
+        a problem with one file does not stop the pass.
+        """
+
+
+class MigrationSupport(abc.ABC):
+    """Cold migration and resize: move a stopped guest's disks to another host (or to
+    this one with another flavor), let the user confirm or revert.
+
+    The steps, in order, and where they run::
+
+        migrate_disk_and_power_off   source  -> disk_info, handed to
+        finish_migration             dest       (the guest now runs at dest)
+        then either
+          confirm_migration          source     (drop what the source kept)
+        or
+          revert_migration           dest       (drop the guest finish_migration made)
+          finish_revert_migration    source     (bring the kept guest back)
+
+    Source and destination may be the same host (resize to the same host): the
+    driver then keeps the source guest apart from the new one. ``destroy`` of an
+    instance removes both.
+    """
+
+    @abc.abstractmethod
+    def migrate_disk_and_power_off(self, instance: InstanceSpec, dest_host: str,
+                                   flavor: FlavorSpec, timeout: int = 0) -> dict[str, Any]:
+        """Power ``instance`` off (gracefully up to ``timeout`` s) and make its disks
+        available to ``dest_host``, sized for ``flavor``; the source keeps its copy
+        until confirm or revert.
+
+        Returns the driver's ``disk_info``, a JSON-able dict compute hands to
+        :meth:`finish_migration` on the destination. Blocks while disks are copied.
+        Raises :class:`~novalith.exceptions.ResizeError` when the move cannot be done
+        (e.g. a root disk would shrink); on any failure the instance is left as it
+        was (running if it ran), nothing is left at the destination.
+        """
+
+    @abc.abstractmethod
+    def finish_migration(self, instance: InstanceSpec, disk_info: dict[str, Any],
+                         resize_instance: bool, power_on: bool) -> None:
+        """On the destination: create the guest of ``instance`` (already carrying the
+        new flavor) from ``disk_info``; start it if ``power_on``.
+
+        ``resize_instance`` says the flavor changed (disks to grow). Not idempotent:
+        the driver holds no guest of this uuid here, except a kept source copy of a
+        resize to the same host. On failure it removes what it created here before
+        raising (compute then reverts to the source).
+        """
+
+    @abc.abstractmethod
+    def confirm_migration(self, instance: InstanceSpec) -> None:
+        """On the source: the move is confirmed, remove the copy the source kept.
+
+        Idempotent (nothing kept is success). Raises only when leftovers could not
+        be removed.
+        """
+
+    @abc.abstractmethod
+    def revert_migration(self, instance: InstanceSpec) -> None:
+        """On the destination: remove the guest :meth:`finish_migration` created, but
+        not a kept source copy (resize to the same host). Idempotent."""
+
+    @abc.abstractmethod
+    def finish_revert_migration(self, instance: InstanceSpec, power_on: bool) -> None:
+        """On the source: bring back the kept guest with its old flavor (``instance``
+        carries it) and start it if ``power_on``. Raises
+        :class:`~novalith.exceptions.InstanceNotFound` when nothing was kept.
+        """
+
+
+class MigrateData(msgspec.Struct, frozen=True, kw_only=True):
+    """What the live-migration steps hand each other, through compute and over RPC.
+
+    ``block_migration`` is decided by the destination check (None asked for
+    "auto"); ``payload`` is driver-private, JSON-able data: a real hypervisor moves
+    the guest itself and leaves it empty, the fake driver carries its record in it.
+    """
+
+    block_migration: bool = False
+    is_shared_storage: bool = False
+    payload: dict[str, Any] = {}
+
+
+class LiveMigrationSupport(abc.ABC):
+    """Move a running (or paused) guest to another host without stopping it.
+
+    The steps, in order, and where they run::
+
+        check_can_live_migrate_destination   dest    -> MigrateData
+        check_can_live_migrate_source        source  -> MigrateData
+        pre_live_migration                   dest    -> MigrateData
+        live_migration                       source  -> MigrateData (blocks)
+        then on success
+          post_live_migration                source     (clean the source up)
+          post_live_migration_at_destination dest       (the guest is here now)
+        or on failure / abort
+          rollback_live_migration_at_destination  dest  (remove what pre made)
+
+    ``live_migration_abort`` and ``live_migration_force_complete`` may be called
+    from another thread while ``live_migration`` blocks.
+    """
+
+    @abc.abstractmethod
+    def check_can_live_migrate_destination(self, instance: InstanceSpec,
+                                           block_migration: bool | None,
+                                           disk_over_commit: bool) -> MigrateData:
+        """On the destination: can it take ``instance``? Raises
+        :class:`~novalith.exceptions.MigrationPreCheckError` if not. No side effect."""
+
+    @abc.abstractmethod
+    def check_can_live_migrate_source(self, instance: InstanceSpec,
+                                      dest_check: MigrateData) -> MigrateData:
+        """On the source: can ``instance`` leave with what the destination said?
+        Raises :class:`~novalith.exceptions.MigrationPreCheckError` if not."""
+
+    @abc.abstractmethod
+    def pre_live_migration(self, instance: InstanceSpec, data: MigrateData) -> MigrateData:
+        """On the destination: prepare to receive the guest (disks for a block
+        migration, networking). Cleans up after itself on failure."""
+
+    @abc.abstractmethod
+    def live_migration(self, instance: InstanceSpec, dest_host: str,
+                       data: MigrateData) -> MigrateData:
+        """On the source: copy the running guest to ``dest_host``; return once it runs
+        there (the source guest is then paused, to be removed by post_live_migration).
+
+        Blocks for the whole copy. Raises
+        :class:`~novalith.exceptions.MigrationAborted` after
+        :meth:`live_migration_abort`, another error on failure; either way the guest
+        still runs at the source. The returned data goes to the destination's
+        :meth:`post_live_migration_at_destination`.
+        """
+
+    @abc.abstractmethod
+    def live_migration_abort(self, instance: InstanceSpec) -> None:
+        """Make a running :meth:`live_migration` of ``instance`` stop and fail. Raises
+        :class:`~novalith.exceptions.InstanceInvalidState` when none runs."""
+
+    @abc.abstractmethod
+    def live_migration_force_complete(self, instance: InstanceSpec) -> None:
+        """Make a running :meth:`live_migration` of ``instance`` finish now (a real
+        hypervisor pauses the guest so the copy converges). Raises
+        :class:`~novalith.exceptions.InstanceInvalidState` when none runs."""
+
+    @abc.abstractmethod
+    def post_live_migration(self, instance: InstanceSpec, data: MigrateData) -> None:
+        """On the source, after success: remove the source guest. Idempotent."""
+
+    @abc.abstractmethod
+    def post_live_migration_at_destination(self, instance: InstanceSpec,
+                                           data: MigrateData) -> None:
+        """On the destination, after success: the guest is here and running (or
+        paused, as it was). Idempotent."""
+
+    @abc.abstractmethod
+    def rollback_live_migration_at_destination(self, instance: InstanceSpec,
+                                               data: MigrateData) -> None:
+        """On the destination, after a failure or abort: remove whatever
+        pre_live_migration or a partial copy left. Idempotent."""
 
 
 _I = TypeVar("_I")

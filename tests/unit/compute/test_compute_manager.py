@@ -545,12 +545,16 @@ def test_reconcile_at_startup(make_harness: Callable[..., Harness],
 
     h.start()
 
-    for u in (spawning, scheduling):
-        assert states(h, u)[:2] == (s.ERROR, None), u
-        fault = h.fault(u)
-        assert fault is not None and "restarted while building" in fault["message"]
-        assert fault["host"] == HOST
+    assert states(h, spawning)[:2] == (s.ERROR, None)
+    fault = h.fault(spawning)
+    assert fault is not None and "restarted while building" in fault["message"]
+    assert fault["host"] == HOST
     assert states(h, spawning)[2] == PowerState.NOSTATE
+    assert h.row(spawning)["claim_node_id"] is None  # its claim is given back
+    # Its build message may still be queued for us (RabbitMQ keeps the queue), else
+    # the conductor's build watchdog sends it again: it keeps waiting, claim and all.
+    assert states(h, scheduling)[:2] == (s.BUILDING, s.SCHEDULING)
+    assert h.row(scheduling)["claim_node_id"] == h.node_id and h.fault(scheduling) is None
     row = h.row(deleting)
     assert (row["vm_state"], row["deleted"], row["claim_node_id"]) == (s.DELETED, True, None)
     assert states(h, shut) == (s.STOPPED, None, PowerState.SHUTDOWN)
@@ -559,8 +563,9 @@ def test_reconcile_at_startup(make_harness: Callable[..., Harness],
     assert states(h, elsewhere)[:2] == (s.BUILDING, s.SPAWNING)
     assert h.fault(elsewhere) is None
     assert sorted(driver.list_instances()) == sorted([shut, stopping, fine])
-    # Released: the deleted one. Still held: the errored builds and the live guests.
-    assert h.used()["running_vms"] == 5
+    # Released: the deleted one and the errored build. Still held: the build waiting
+    # for its message and the live guests.
+    assert h.used()["running_vms"] == 4
 
 
 def test_reconcile_keeps_going_when_a_destroy_fails(make_harness: Callable[..., Harness],
@@ -665,3 +670,44 @@ def test_start_up_audit_recomputes_used_figures(make_harness: Callable[..., Harn
     assert h.used() == {"vcpus_used": FLAVOR.vcpus, "memory_mb_used": FLAVOR.memory_mb,
                         "local_gb_used": claims.disk_gb(FLAVOR), "running_vms": 1}
     assert h.row(u)["claim_node_id"] == h.node_id
+
+
+# ---- build messages that arrive twice, late, or for an instance that moved (issue 6) ------
+
+def test_a_duplicate_build_message_builds_once(compute: Harness, ctx: RequestContext) -> None:
+    """Casts can arrive twice (a redelivery, the conductor's watchdog re-sending)."""
+    u = compute.new_instance(ctx)
+    compute.build(ctx, u)
+    compute.build(ctx, u)
+    assert compute.driver.list_instances() == [u]
+    assert compute.row(u)["vm_state"] == s.ACTIVE
+    assert compute.events(u) == [("compute__do_build_and_run_instance", "Success")]
+
+
+def test_a_build_for_an_instance_now_claimed_elsewhere_builds_nothing(
+        compute: Harness, ctx: RequestContext) -> None:
+    """A late message: meanwhile the instance was rescheduled to another host."""
+    u = compute.new_instance(ctx, host="c2")
+    compute.build(ctx, u)
+    assert compute.driver.list_instances() == []
+    assert (compute.row(u)["task_state"], compute.row(u)["host"]) == (s.SCHEDULING, "c2")
+    assert compute.events(u) == []
+
+
+def test_an_instance_moved_away_while_spawning_is_destroyed_here(
+        make_harness: Callable[..., Harness], ctx: RequestContext) -> None:
+    """The watchdog thought this host dead and rescheduled the build elsewhere: the
+    guest this host finishes anyway must not stay behind."""
+    h = make_harness(spawn_delay=0.3)
+    h.start()
+    u = h.new_instance(ctx)
+    h.build(ctx, u, cast=True)
+    wait_until(lambda: h.row(u)["task_state"] == s.SPAWNING)
+    with h.db.write() as conn:  # what the watchdog does, then the other host claims it
+        assert inst_db.transition(conn, u, {"task_state": s.SCHEDULING},
+                                  expected_task=[s.SPAWNING])
+        claims.release(conn, u, clear_host=True)
+        inst_db.transition(conn, u, {"host": "c2"})
+    wait_until(lambda: h.driver.list_instances() == [] and not h.driver._building)
+    assert (h.row(u)["task_state"], h.row(u)["host"]) == (s.SCHEDULING, "c2")
+    assert h.used() == dict.fromkeys(USED, 0)

@@ -82,8 +82,18 @@ def test_build_and_transient_tasks() -> None:
     assert sm.BUILD_SPAWN == (s.BUILDING, s.SPAWNING)
     assert {s.SCHEDULING, s.SPAWNING, s.DELETING, s.REBOOT_STARTED_HARD} <= sm.TRANSIENT_TASKS
     assert None not in sm.TRANSIENT_TASKS
-    # Long-lived task states owned by features not built yet are not "transient" here.
-    assert s.IMAGE_SNAPSHOT not in sm.TRANSIENT_TASKS
+    # A snapshot interrupted by a compute restart is cleared too (issue 3).
+    assert {s.IMAGE_SNAPSHOT, s.IMAGE_BACKUP, s.IMAGE_PENDING_UPLOAD,
+            s.IMAGE_UPLOADING} <= sm.TRANSIENT_TASKS
+
+
+def test_image_actions_keep_the_server_status() -> None:
+    for act in sm.IMAGE_ACTIONS.values():
+        assert act.vm_states == {s.ACTIVE, s.STOPPED, s.PAUSED, s.SUSPENDED}
+        assert act.task_states == {None}
+        for task in (act.task_state, *act.steps):
+            assert status_from_state(s.ACTIVE, task) == "ACTIVE"
+            assert status_from_state(s.STOPPED, task) == "SHUTOFF"
 
 
 def test_actions_are_immutable() -> None:

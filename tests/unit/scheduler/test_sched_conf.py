@@ -6,7 +6,7 @@ import pytest
 from oslo_config import cfg
 
 from novalith.conf import scheduler as sched_conf
-from novalith.conf.scheduler import DEFAULT_FILTERS, SchedulerConfig
+from novalith.conf.scheduler import DEFAULT_FILTERS, DEFAULT_WEIGHERS, SchedulerConfig
 
 
 def _conf(tmp_path, text: str = "") -> cfg.ConfigOpts:
@@ -23,7 +23,7 @@ def test_defaults(tmp_path) -> None:
     config = SchedulerConfig.from_conf(_conf(tmp_path))
     assert config == SchedulerConfig()
     assert config.enabled_filters == DEFAULT_FILTERS
-    assert config.weight_classes == ("RAMWeigher", "CPUWeigher")
+    assert config.weight_classes == DEFAULT_WEIGHERS
     assert (config.host_subset_size, config.max_attempts) == (1, 3)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.max_attempts = 5  # type: ignore[misc]

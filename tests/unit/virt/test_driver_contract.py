@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -31,9 +32,11 @@ from novalith.virt.driver import (
     HostResources,
     InstanceInfo,
     PauseSupport,
+    SnapshotSupport,
     SuspendSupport,
     require,
 )
+from novalith.virt.images import qcow2
 from novalith.virt.loader import load_driver
 
 HOST = "contract-host"
@@ -48,8 +51,20 @@ class DriverCase:
     unavailable: Callable[[], str | None] = lambda: None
 
 
+def _libvirt_unavailable() -> str | None:
+    try:
+        import libvirt  # noqa: F401
+    except ImportError:
+        return "libvirt-python is not installed (pip install libvirt-python)"
+    return None
+
+
 CASES = [
     DriverCase("fake", {"fake_driver": {"vcpus": 64, "memory_mb": 65536, "local_gb": 2000}}),
+    # libvirt's in-memory test driver: real libvirt calls, no daemon, no guest code.
+    DriverCase("libvirt", {"libvirt": {"connection_uri": "test:///default",
+                                       "virt_type": "qemu"}},
+               unavailable=_libvirt_unavailable),
 ]
 
 
@@ -83,8 +98,11 @@ def case(request: pytest.FixtureRequest) -> DriverCase:
 
 
 @pytest.fixture
-def driver(case: DriverCase) -> Iterator[ComputeDriver]:
-    conf = make_conf(overrides={"DEFAULT": {"compute_driver": case.name}, **case.overrides})
+def driver(case: DriverCase, tmp_path: Path) -> Iterator[ComputeDriver]:
+    overrides = {**case.overrides,
+                 "DEFAULT": {"compute_driver": case.name, "instances_path": str(tmp_path),
+                             **case.overrides.get("DEFAULT", {})}}
+    conf = make_conf(overrides=overrides)
     drv = load_driver(conf.compute_driver, conf, HOST, RecordingCallbacks())
     drv.init_host()
     yield drv
@@ -250,6 +268,7 @@ def test_capabilities_follow_interfaces(driver: ComputeDriver) -> None:
     assert caps.supports_pause == isinstance(driver, PauseSupport)
     assert caps.supports_suspend == isinstance(driver, SuspendSupport)
     assert caps.supports_console == isinstance(driver, ConsoleSupport)
+    assert caps.supports_snapshot == isinstance(driver, SnapshotSupport)
 
 
 # -- optional interfaces ------------------------------------------------------
@@ -307,6 +326,22 @@ def test_console_output(driver: ComputeDriver, running: InstanceSpec) -> None:
         console.get_console_output(running)
 
 
+def test_snapshot_writes_a_self_contained_qcow2(driver: ComputeDriver, running: InstanceSpec,
+                                                tmp_path: Path) -> None:
+    snapshotter: SnapshotSupport = require_or_skip(driver, SnapshotSupport)
+    dest = tmp_path / "snap.qcow2"
+    snapshotter.snapshot(running, str(dest))
+    header = qcow2.read_header(str(dest))
+    assert header is not None and header.backing_file is None
+    assert header.virtual_size >= running.flavor.root_gb << 30
+    assert power(driver, running) == "RUNNING"  # the instance keeps its power state
+    driver.destroy(running)
+    gone = tmp_path / "gone.qcow2"
+    with pytest.raises(exceptions.InstanceNotFound):
+        snapshotter.snapshot(running, str(gone))
+    assert not gone.exists()
+
+
 # -- the contract module itself (no driver needed) ---------------------------
 
 
@@ -344,6 +379,7 @@ class MinimalDriver(ComputeDriver):
 
 @pytest.mark.parametrize("interface,operation", [
     (PauseSupport, "pause"), (SuspendSupport, "suspend"), (ConsoleSupport, "get_console_output"),
+    (SnapshotSupport, "createImage"),
 ])
 def test_require_raises_not_supported(interface: type[Any], operation: str) -> None:
     drv = MinimalDriver("h1", RecordingCallbacks())

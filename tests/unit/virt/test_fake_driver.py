@@ -338,5 +338,6 @@ def test_out_of_band_power_change_reaches_callbacks(drv: FakeDriver) -> None:
 def test_capabilities(drv: FakeDriver) -> None:
     caps = drv.capabilities
     assert caps.supports_pause and caps.supports_suspend and caps.supports_console
-    assert not (caps.supports_snapshot or caps.supports_live_migration
-                or caps.supports_config_drive)
+    assert caps.supports_snapshot
+    assert caps.supports_migration and caps.supports_live_migration  # virt.fake.moves
+    assert not caps.supports_config_drive

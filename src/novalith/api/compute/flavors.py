@@ -27,17 +27,21 @@ _SORT_KEYS = {"flavorid": FL.c.flavorid, "name": FL.c.name, "memory_mb": FL.c.me
               "id": FL.c.id, "created_at": FL.c.created_at}
 
 
+# Nova's bounds: what the DB's integer columns hold (larger is a 400, not a 500).
+_DB_INT = 2**31 - 1
+
+
 class FlavorCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str = Field(min_length=1, max_length=255)
-    ram: int = Field(ge=1)
-    vcpus: int = Field(ge=1)
-    disk: int = Field(ge=0)
+    ram: int = Field(ge=1, le=_DB_INT)
+    vcpus: int = Field(ge=1, le=_DB_INT)
+    disk: int = Field(ge=0, le=_DB_INT)
     id: str | None = Field(default=None, max_length=255,
                            pattern=r"^[a-zA-Z0-9._-]([a-zA-Z0-9. _-]*[a-zA-Z0-9._-])?$")
-    ephemeral: int = Field(default=0, ge=0, alias="OS-FLV-EXT-DATA:ephemeral")
-    swap: int = Field(default=0, ge=0)
-    rxtx_factor: float = Field(default=1.0, gt=0)
+    ephemeral: int = Field(default=0, ge=0, le=_DB_INT, alias="OS-FLV-EXT-DATA:ephemeral")
+    swap: int = Field(default=0, ge=0, le=_DB_INT)
+    rxtx_factor: float = Field(default=1.0, gt=0, le=3.40282e38)
     is_public: bool = Field(default=True, alias="os-flavor-access:is_public")
     description: str | None = Field(default=None, max_length=65535)
 

@@ -62,9 +62,9 @@ def _list(call: Call, request: Request, detail: bool) -> JSON:
     _require_proxy_version(call)
     q = request.query_params
     stmt = select(IMG).order_by(IMG.c.created_at.desc(), IMG.c.id.desc())
-    if not call.ctx.is_admin:
-        stmt = stmt.where(or_(IMG.c.visibility.in_(["public", "community"]),
-                              IMG.c.owner == call.ctx.project_id))
+    if not call.ctx.is_admin:  # what the image service lists by default (Glance's rules)
+        stmt = stmt.where(image_db.listed_condition(call.ctx.project_id))
+    stmt = stmt.where(IMG.c.os_hidden == False)  # noqa: E712
     if "name" in q:
         stmt = stmt.where(IMG.c.name == q["name"])
     if "status" in q:

@@ -10,6 +10,12 @@ from novalith import exceptions
 
 # Importing the action modules registers their handlers.
 from novalith.api.compute.actions import HANDLERS, console, power  # noqa: F401
+from novalith.api.compute.actions import force_delete as _force_delete  # noqa: F401
+from novalith.api.compute.actions import live as _live  # noqa: F401
+from novalith.api.compute.actions import lock as _lock  # noqa: F401
+from novalith.api.compute.actions import rebuild as _rebuild  # noqa: F401
+from novalith.api.compute.actions import resize as _resize  # noqa: F401
+from novalith.api.compute.actions import snapshot as _snapshot  # noqa: F401
 from novalith.api.compute.servers import get_instance
 from novalith.api.deps import Call, compute_call
 

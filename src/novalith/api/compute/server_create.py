@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy import Connection, Table, select
 
 from novalith import exceptions
+from novalith.api.compute import server_tenancy
 from novalith.api.compute.server_schemas import ServerCreateBody
 from novalith.api.deps import Call
 from novalith.conductor.rpcapi import BuildInstances
@@ -81,10 +82,7 @@ def _zone(conn: Connection, call: Call, requested: str | None
     host, _, node = rest.partition(":")
     if (host or node) and not call.ctx.is_admin:
         raise exceptions.Forbidden(action="os_compute_api:servers:create:forced_host")
-    default = call.services.config.default_availability_zone
-    zones = {r.availability_zone or default for r in conn.execute(
-        select(SVC.c.availability_zone).where(SVC.c.binary == "nova-compute",
-                                              SVC.c.disabled == False))}  # noqa: E712
+    zones = server_tenancy.zones(conn, call)  # from host aggregates
     if az and az not in zones:
         raise exceptions.Invalid("The requested availability zone is not available")
     known = select(SVC.c.id).where(SVC.c.host == host, SVC.c.binary == "nova-compute")
@@ -131,6 +129,29 @@ def _user_data(raw: str | None) -> str | None:
     return raw
 
 
+#: Nova's default quotas for personality files (injected_files, ..._content_bytes).
+MAX_INJECTED_FILES = 5
+MAX_INJECTED_FILE_BYTES = 10240
+
+
+def _personality(files: list[Any]) -> list[list[str]]:
+    """Personality files as [path, base64 contents] pairs (the config drive writes them)."""
+    if len(files) > MAX_INJECTED_FILES:
+        raise exceptions.QuotaExceeded("Personality file limit exceeded")
+    out = []
+    for item in files:
+        try:
+            data = base64.b64decode(item.contents, validate=True)
+        except (binascii.Error, ValueError):
+            raise exceptions.Invalid(
+                f"Personality content for {item.path} cannot be decoded") from None
+        if len(data) > MAX_INJECTED_FILE_BYTES:
+            raise exceptions.QuotaExceeded(
+                f"Personality file content exceeds maximum {MAX_INJECTED_FILE_BYTES}")
+        out.append([item.path, item.contents])
+    return out
+
+
 def create(call: Call, body: ServerCreateBody) -> Created:
     call.require_writer("os_compute_api:servers:create")
     req = body.server
@@ -139,8 +160,6 @@ def create(call: Call, body: ServerCreateBody) -> Created:
     if req.min_count > max_count:
         raise exceptions.Invalid("min_count must be <= max_count")
     _check_networks(call, req.networks)
-    if req.key_name is not None:
-        raise exceptions.Invalid("Invalid key_name provided.")
     _check_block_devices(req.block_device_mapping_v2 or [], req.imageRef)
     image_ref = req.imageRef or next(
         (str(b["uuid"]) for b in req.block_device_mapping_v2 or []
@@ -156,18 +175,23 @@ def create(call: Call, body: ServerCreateBody) -> Created:
         raise exceptions.ValidationError(field="tags",
                                          detail="Additional properties are not allowed.")
     user_data = _user_data(req.user_data)
+    injected = _personality(req.personality or [])
     hints = body.scheduler_hints or body.os_scheduler_hints or {}
     with call.db.read() as conn:
         flavor_pk, flavor = _flavor(conn, call, req.flavorRef)
         image = _image(conn, call, image_ref, flavor)
         az, force_host, force_node = _zone(conn, call, req.availability_zone)
+        key_name, key_data = server_tenancy.keypair(conn, call, req.key_name)
+        group = server_tenancy.server_group(conn, call, hints)
     password = None
     if call.services.config.enable_instance_password:
         password = req.adminPass or "".join(secrets.choice(_PW_CHARS) for _ in range(12))
     reservation_id = "r-" + secrets.token_hex(4)
     now = utcnow()
     flavor_dict = msgspec.to_builtins(flavor)
-    sysmeta = {"image": msgspec.to_builtins(image)}
+    sysmeta: dict[str, Any] = {"image": msgspec.to_builtins(image)}
+    if injected:
+        sysmeta["injected_files"] = injected
     rows: list[dict[str, Any]] = []
     for index in range(max_count):
         name = req.name if max_count == 1 else f"{req.name}-{index + 1}"
@@ -181,6 +205,7 @@ def create(call: Call, body: ServerCreateBody) -> Created:
             "vm_state": states.BUILDING, "task_state": states.SCHEDULING, "power_state": 0,
             "requested_az": az, "availability_zone": az, "requested_host": force_host,
             "requested_node": force_node, "attempts": [], "user_data": user_data,
+            "key_name": key_name, "key_data": key_data,
             "metadata": dict(req.metadata), "system_metadata": sysmeta,
             "tags": list(req.tags or []), "reservation_id": reservation_id,
             "launch_index": index, "config_drive": "True" if req.config_drive in (
@@ -192,11 +217,21 @@ def create(call: Call, body: ServerCreateBody) -> Created:
             "progress": 0,
         })
     with call.db.write() as conn:
+        # Quotas are counted and the rows inserted in this one transaction.
+        rows = server_tenancy.reserve(conn, call, rows, req.min_count, group)
         inst_db.create(conn, rows, ctx)
+        server_tenancy.join_group(conn, group, rows)
     uuids = [r["uuid"] for r in rows]
     spec = RequestSpec(instance_uuids=uuids, project_id=ctx.project_id or "", flavor=flavor,
                        image=image, availability_zone=az, requested_host=force_host,
                        requested_node=force_node, scheduler_hints=hints)
-    call.services.conductor.cast(ctx, "build_instances", BuildInstances(
-        request_spec=spec, admin_passwords={u: password for u in uuids} if password else {}))
+    try:
+        call.services.conductor.cast(ctx, "build_instances", BuildInstances(
+            request_spec=spec, admin_passwords={u: password for u in uuids} if password else {}))
+    except exceptions.ServiceUnavailable:
+        # Not handed to the conductor (broker unreachable): the caller gets a 503, so
+        # the servers must not appear later either (issue 6).
+        with call.db.write() as conn:
+            inst_db.discard_unscheduled(conn, uuids)
+        raise
     return Created(uuids=uuids, reservation_id=reservation_id, admin_password=password)

@@ -12,6 +12,7 @@ from starlette.datastructures import QueryParams
 from novalith import exceptions
 from novalith.api.compute import params
 from novalith.api.deps import Call
+from novalith.db import tags as tag_db
 from novalith.db.models import Instance
 from novalith.objects.states import _STATUS  # the one status table
 
@@ -137,7 +138,20 @@ def build(call: Call, q: QueryParams, detail: bool = True
         stmt = stmt.where(INST.c.flavor["flavorid"].as_string() == q["flavor"].rsplit("/", 1)[-1])
     if "locked" in q and call.version.at_least("2.73"):
         stmt = stmt.where(INST.c.locked == params.boolean(q["locked"], "locked"))
+    if call.version.at_least("2.26"):
+        stmt = _tag_filters(stmt, q)
     return stmt, _sort(call, q)
+
+
+def _tag_filters(stmt: Select[Any], q: QueryParams) -> Select[Any]:
+    """tags (all of), tags-any, not-tags (not all of), not-tags-any: comma lists (2.26)."""
+    lists = {key: [t for t in q[key].split(",") if t]
+             for key in ("tags", "tags-any", "not-tags", "not-tags-any") if key in q}
+    if not lists:
+        return stmt
+    return stmt.where(tag_db.filter_condition(
+        INST.c.uuid, tags=lists.get("tags", []), tags_any=lists.get("tags-any", []),
+        not_tags=lists.get("not-tags", []), not_tags_any=lists.get("not-tags-any", [])))
 
 
 def _sort(call: Call, q: QueryParams) -> list[tuple[Any, bool]]:

@@ -15,6 +15,14 @@ class NetworkRequest(BaseModel):
     tag: str | None = None
 
 
+class Personality(BaseModel):
+    """A file injected into the guest (config drive), up to microversion 2.56."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=255)
+    contents: str
+
+
 class ServerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str = Field(min_length=1, max_length=255)
@@ -37,6 +45,7 @@ class ServerCreate(BaseModel):
     block_device_mapping_v2: list[dict[str, Any]] | None = None
     disk_config: Literal["AUTO", "MANUAL"] | None = Field(default=None, alias="OS-DCF:diskConfig")
     tags: list[str] | None = None
+    personality: list[Personality] | None = None
 
     @field_validator("flavorRef", mode="before")
     @classmethod

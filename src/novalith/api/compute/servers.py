@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import RowMapping
 
 from novalith import exceptions
-from novalith.api.compute import params, server_create, server_query
+from novalith.api.compute import move_api, params, server_create, server_query
 from novalith.api.compute.links import links, next_link
 from novalith.api.compute.server_schemas import ServerCreateBody, ServerUpdateBody
 from novalith.api.compute.server_views import ServerView
@@ -18,6 +18,7 @@ from novalith.compute import delete as compute_delete
 from novalith.compute.rpcapi import InstanceOp
 from novalith.db import claims
 from novalith.db import instances as inst_db
+from novalith.db import moves as moves_db
 from novalith.db import services as svc_db
 from novalith.objects import states
 
@@ -68,6 +69,7 @@ def create_server(call: CallDep, body: ServerCreateBody) -> JSON:
 
 
 def _list(call: Call, request: Request, detail: bool) -> JSON:
+    call.authorize("os_compute_api:servers:detail" if detail else "os_compute_api:servers:index")
     q = request.query_params
     stmt, sort = server_query.build(call, q, detail)
     limit = params.limit(request, call.services.config.max_limit)
@@ -117,6 +119,7 @@ def show_body(call: Call, row: RowMapping) -> dict[str, Any]:
 
 @router.get("/servers/{server_id}")
 def show_server(call: CallDep, server_id: str) -> JSON:
+    call.authorize("os_compute_api:servers:show")
     return JSON(show_body(call, get_instance(call, server_id)))
 
 
@@ -156,9 +159,17 @@ def delete_server(call: CallDep, server_id: str) -> Response:
         if _delete_locally(call, conn, row):
             return Response(status_code=204)
         inst_db.transition(conn, row["uuid"], {"task_state": states.DELETING})
-    call.services.compute.cast(call.ctx, "terminate_instance",
-                               InstanceOp(instance_uuid=row["uuid"], action="delete"),
-                               server=row["host"])
+    move_api.abort_live_migration_for_delete(call, row)
+    try:
+        call.services.compute.cast(call.ctx, "terminate_instance",
+                                   InstanceOp(instance_uuid=row["uuid"], action="delete"),
+                                   server=row["host"])
+    except exceptions.ServiceUnavailable:
+        # Not delivered (broker unreachable): undo, so the delete can be asked again.
+        with call.db.write() as conn:
+            inst_db.transition(conn, row["uuid"], {"task_state": row["task_state"]},
+                               expected_task=[states.DELETING])
+        raise
     return Response(status_code=204)
 
 
@@ -174,7 +185,8 @@ def _delete_locally(call: Call, conn: Any, row: RowMapping) -> bool:
     done = conn.execute(inst_db.INST.update().where(inst_db.INST.c.uuid == row["uuid"], cond)
                         .values(**compute_delete.deleted_values())).rowcount == 1
     if done:
-        claims.release(conn, row["uuid"])
+        claims.release(conn, row["uuid"])  # the migrations' claims too
+        moves_db.soft_delete_for_instance(conn, row["uuid"])
         inst_db.finish_event(conn, row["uuid"], call.ctx.request_id, "api_delete")
     return done
 

@@ -1,108 +1,41 @@
-"""Glance v2 read API: version discovery, list and show images.
-
-The image service issue adds create/upload/download/patch/delete and members
-here; until then images are registered by ``novalith up`` (and tests) in the DB.
-"""
+"""The Image API (a Glance v2 subset) under ``/image``: version discovery here, the
+rest in one module per resource (images, data, members, schemas)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from fastapi import APIRouter, Request
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
-from sqlalchemy import Table, or_, select
-
-from novalith import exceptions
-from novalith.api.deps import ApiServices, authenticate, root_url
+from novalith.api.deps import ApiServices, root_url
+from novalith.api.image import data, images, members, schemas
+from novalith.api.image.common import GlanceRoute
 from novalith.api.responses import JSON
-from novalith.db import images as image_db
-from novalith.db.models import Image
-from novalith.objects.context import RequestContext
 
-router = APIRouter(prefix="/image", tags=["images"])
-IMG: Table = Image.__table__  # type: ignore[assignment]
-_CORE = ("id", "name", "status", "disk_format", "container_format", "size", "virtual_size",
-         "checksum", "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "visibility",
-         "protected", "os_hidden", "owner")
+router = APIRouter(prefix="/image", tags=["images"], route_class=GlanceRoute)
+#: The Image API version we claim: image, data, members, tags, deactivation, os_hidden.
+VERSION = "v2.16"
+_SUPPORTED = ("v2.15", "v2.14", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7",
+              "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
 
 
-def _iso(ts: Any) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def view(row: Mapping[Any, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {k: row[k] for k in _CORE}
-    body.update(row["properties"] or {})
-    body.update({"tags": [], "created_at": _iso(row["created_at"]),
-                 "updated_at": _iso(row["updated_at"]),
-                 "self": f"/v2/images/{row['id']}", "file": f"/v2/images/{row['id']}/file",
-                 "schema": "/v2/schemas/image"})
-    return body
-
-
-def _error(status: int, title: str, message: str) -> JSONResponse:
-    return JSONResponse({"code": status, "title": title, "message": message},
-                        status_code=status)
-
-
-def _ctx(request: Request) -> tuple[ApiServices, RequestContext]:
+def _versions(request: Request) -> dict[str, object]:
     services: ApiServices = request.app.state.services
-    return services, authenticate(request, services)
+    href = f"{root_url(request, services.config)}/image/v2/"
+    values = [{"id": VERSION, "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]
+    values += [{"id": v, "status": "SUPPORTED", "links": [{"rel": "self", "href": href}]}
+               for v in _SUPPORTED]
+    return {"versions": values}
 
 
 @router.get("")
 @router.get("/")
 def versions(request: Request) -> JSON:
-    services: ApiServices = request.app.state.services
-    root = root_url(request, services.config)
-    values = [{"id": "v2.16", "status": "CURRENT",
-               "links": [{"rel": "self", "href": f"{root}/image/v2/"}]}]
-    return JSON({"versions": values}, status_code=300)
+    return JSON(_versions(request), status_code=300)
 
 
-@router.get("/v2/images", response_model=None)
-def list_images(request: Request) -> Response:
-    try:
-        services, ctx = _ctx(request)
-    except exceptions.NotAuthenticated:
-        return _error(401, "Unauthorized", "The request you have made requires authentication.")
-    q = request.query_params
-    stmt = select(IMG).order_by(IMG.c.created_at.desc(), IMG.c.id.desc())
-    if not ctx.is_admin:
-        stmt = stmt.where(or_(IMG.c.visibility.in_(["public", "community"]),
-                              IMG.c.owner == ctx.project_id))
-    for key in ("name", "status", "visibility", "disk_format", "container_format", "owner"):
-        if key in q:
-            stmt = stmt.where(IMG.c[key] == q[key])
-    try:
-        limit = min(int(q.get("limit", "25")), 1000)
-    except ValueError:
-        return _error(400, "Bad Request", "limit param must be an integer")
-    with services.db.read() as conn:
-        if "marker" in q:
-            marker = conn.execute(select(IMG).where(IMG.c.id == q["marker"])).mappings().first()
-            if marker is None:
-                return _error(400, "Bad Request", f"Invalid marker {q['marker']}")
-            stmt = stmt.where(or_(IMG.c.created_at < marker["created_at"],
-                                  (IMG.c.created_at == marker["created_at"])
-                                  & (IMG.c.id < marker["id"])))
-        rows = list(conn.execute(stmt.limit(limit)).mappings())
-    body: dict[str, Any] = {"images": [view(r) for r in rows], "first": "/v2/images",
-                            "schema": "/v2/schemas/images"}
-    if len(rows) == limit and rows:
-        body["next"] = f"/v2/images?marker={rows[-1]['id']}&limit={limit}"
-    return JSON(body)
+@router.get("/versions")
+def versions_list(request: Request) -> JSON:
+    return JSON(_versions(request))
 
 
-@router.get("/v2/images/{image_id}", response_model=None)
-def show_image(request: Request, image_id: str) -> Response:
-    try:
-        services, ctx = _ctx(request)
-    except exceptions.NotAuthenticated:
-        return _error(401, "Unauthorized", "The request you have made requires authentication.")
-    with services.db.read() as conn:
-        row = image_db.visible(conn, image_id, ctx.project_id, ctx.is_admin)
-    if row is None:
-        return _error(404, "Not Found", f"No image found with ID {image_id}")
-    return JSON(view(row))
+for _module in (images, data, members, schemas):
+    router.include_router(_module.router)

@@ -117,6 +117,8 @@ class Instance(Base):
         Index("ix_instances_host_deleted", "host", "deleted"),
         Index("ix_instances_deleted_created", "deleted", "created_at"),
         Index("ix_instances_reservation_id", "reservation_id"),
+        # the conductor's build watchdog looks up building instances (issue 6)
+        Index("ix_instances_vm_state_deleted", "vm_state", "deleted"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)

@@ -40,6 +40,11 @@ class BaseWeigher:
         """One raw value per host, in the order of ``hosts``."""
         raise NotImplementedError
 
+    def applies(self, spec: RequestSpec) -> bool:
+        """False when this weigher would give every host the same value for ``spec``
+        (e.g. a server-group weigher for a request without a group): it is skipped."""
+        return True
+
 
 def normalise(values: Sequence[float]) -> list[float]:
     """Map min..max linearly onto 0..1; all equal (or empty) gives zeros."""
@@ -71,7 +76,7 @@ def total_weights(
     offset = 0.0
     for weigher in weighers:
         multiplier = weigher.multiplier
-        if multiplier == 0.0:
+        if multiplier == 0.0 or not weigher.applies(spec):
             continue
         raw = weigher.weigh(hosts, spec)
         low, high = min(raw, default=0.0), max(raw, default=0.0)

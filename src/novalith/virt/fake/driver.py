@@ -6,14 +6,23 @@ compute host); each keeps its own instances, keyed by uuid, under its own lock.
 Power states move by the table ``_MOVES`` below; each boot (spawn, reboot,
 power-on) raises the instance's boot counter and writes a console line
 ``fake console: booted N times``.
+
+With ``[fake_driver] disk_images`` the driver also builds real instance disks through
+the host's image cache (:mod:`novalith.virt.images`): the image is fetched through the
+compute callbacks into ``_base`` once per host, and each instance gets its qcow2
+overlay, ephemeral and swap disks, removed again by ``destroy``. Without it an
+instance has no files at all. Either way ``snapshot`` writes a real qcow2 file: the
+flattened root disk, or an empty qcow2 of the root disk's size.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -31,10 +40,17 @@ from novalith.virt.driver import (
     ComputeDriver,
     ConsoleSupport,
     HostResources,
+    ImageCacheSupport,
     InstanceInfo,
     PauseSupport,
+    SnapshotSupport,
     SuspendSupport,
 )
+from novalith.virt.fake.moves import FakeMoves
+from novalith.virt.fake.persist import GuestFiles
+from novalith.virt.images import disks, qcow2
+from novalith.virt.images import manager as cache_manager
+from novalith.virt.images.cache import CacheSettings, ImageCache
 
 LOG = logging.getLogger(__name__)
 
@@ -66,9 +82,20 @@ class FakeSettings(msgspec.Struct, frozen=True, kw_only=True):
     spawn_delay: float = 0.0
     spawn_fail_hosts: tuple[str, ...] = ()
     spawn_fail_rate: float = 0.0
+    #: Where guests are kept across compute restarts (virt.fake.persist); "" = memory only.
+    state_dir: str = ""
+    disk_images: bool = False
+    snapshot_fail_hosts: tuple[str, ...] = ()
+    #: Move steps that fail: "step" on every host, "host:step" on one (virt.fake.moves).
+    fail_operations: tuple[str, ...] = ()
+    live_migration_delay: float = 0.0
+    #: Where disks and the image cache live (required with ``disk_images``).
+    cache: CacheSettings | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        if self.disk_images and self.cache is None:
+            problems.append("disk_images needs the image cache settings")
         if self.vcpus < 1:
             problems.append(f"vcpus={self.vcpus} must be >= 1")
         if self.memory_mb < 1:
@@ -83,6 +110,9 @@ class FakeSettings(msgspec.Struct, frozen=True, kw_only=True):
             problems.append(f"spawn_delay={self.spawn_delay} must be a finite number >= 0")
         if not 0.0 <= self.spawn_fail_rate <= 1.0:
             problems.append(f"spawn_fail_rate={self.spawn_fail_rate} must be within 0..1")
+        if not (self.live_migration_delay >= 0 and math.isfinite(self.live_migration_delay)):
+            problems.append(f"live_migration_delay={self.live_migration_delay} must be a "
+                            "finite number >= 0")
         if problems:
             raise exceptions.Invalid("Invalid [fake_driver] settings: " + "; ".join(problems))
 
@@ -94,7 +124,14 @@ class FakeSettings(msgspec.Struct, frozen=True, kw_only=True):
                    hypervisor_version=group.hypervisor_version,
                    spawn_delay=group.spawn_delay,
                    spawn_fail_hosts=tuple(h for h in group.spawn_fail_hosts if h),
-                   spawn_fail_rate=group.spawn_fail_rate)
+                   spawn_fail_rate=group.spawn_fail_rate,
+                   state_dir=group.state_dir,
+                   disk_images=group.disk_images,
+                   snapshot_fail_hosts=tuple(h for h in group.snapshot_fail_hosts if h),
+                   cache=CacheSettings.from_conf(conf) if group.disk_images else None,
+                   fail_operations=tuple(op.strip() for op in group.fail_operations
+                                         if op.strip()),
+                   live_migration_delay=group.live_migration_delay)
 
 
 @dataclasses.dataclass(slots=True)
@@ -114,10 +151,13 @@ class _FakeInstance:
         self.log(f"booted {self.boots} times")
 
 
-class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport):
-    """An in-memory hypervisor implementing the core, pause, suspend and console."""
+class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport, SnapshotSupport,
+                 ImageCacheSupport, FakeMoves):
+    """An in-memory hypervisor implementing the core, pause, suspend, console, snapshot
+    and (with real disks) the image cache."""
 
     name = "fake"
+    _record_type = _FakeInstance  # records FakeMoves creates on a destination
 
     def __init__(self, settings: FakeSettings, host: str, callbacks: ComputeCallbacks,
                  *, rng: random.Random | None = None) -> None:
@@ -128,6 +168,11 @@ class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport):
         self._instances: dict[str, _FakeInstance] = {}
         self._building: set[str] = set()
         self._connected = False
+        self._guests = GuestFiles(settings.state_dir, host) if settings.state_dir else None
+        self._init_moves()
+        self.image_cache: ImageCache | None = None
+        if settings.disk_images and settings.cache is not None:
+            self.image_cache = ImageCache(settings.cache, callbacks.fetch_image)
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, host: str, callbacks: ComputeCallbacks) -> Self:
@@ -141,6 +186,15 @@ class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport):
         if self.host in self.settings.spawn_fail_hosts:
             LOG.warning("fake driver: every spawn on host %s will fail "
                         "([fake_driver] spawn_fail_hosts)", self.host)
+        if self.image_cache is not None:
+            self.image_cache.settings.check_host()
+        if self._guests is not None:  # guests that outlived the last compute process
+            with self._lock:
+                for guest in self._guests.load():
+                    record = _FakeInstance(spec=guest.spec)
+                    if guest.built:
+                        record.boot()
+                    self._instances.setdefault(guest.spec.uuid, record)
         self._connected = True
 
     def cleanup_host(self) -> None:
@@ -169,6 +223,8 @@ class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport):
             if uuid in self._instances or uuid in self._building:
                 raise exceptions.Duplicate(what="Instance", key="uuid", value=uuid)
             self._building.add(uuid)
+            if self._guests is not None:
+                self._guests.save(instance, built=False)
             fail = (self.host in self.settings.spawn_fail_hosts
                     or (rate > 0 and self._rng.random() < rate))
         try:
@@ -177,18 +233,36 @@ class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport):
             if fail:
                 raise exceptions.BuildFailed(instance_uuid=uuid,
                                              reason=f"injected failure on host {self.host}")
+            if self.image_cache is not None:
+                self._create_disks(instance)
             record = _FakeInstance(spec=instance)
             record.boot()
             with self._lock:
                 self._instances[uuid] = record
+            if self._guests is not None:
+                self._guests.save(instance, built=True)
         finally:
             with self._lock:
                 self._building.discard(uuid)
+
+    def _create_disks(self, instance: InstanceSpec) -> None:
+        """Disks through the image cache; removes them itself on failure (disks.create)."""
+        assert self.image_cache is not None
+        try:
+            disks.create(self.image_cache, instance)
+        except (exceptions.DiskOperationFailed, exceptions.ServiceUnavailable) as exc:
+            # Another host (or a later try) may do better: let the conductor reschedule.
+            raise exceptions.BuildFailed(instance_uuid=instance.uuid, reason=str(exc)) from exc
 
     def destroy(self, instance: InstanceSpec, destroy_disks: bool = True) -> None:
         self._check_connected()
         with self._lock:
             self._instances.pop(instance.uuid, None)
+            self._forget_moves(instance.uuid)
+        if self._guests is not None:
+            self._guests.remove(instance.uuid)
+        if destroy_disks and self.image_cache is not None and instance.uuid:
+            disks.remove(self.image_cache.settings.instances_path, instance.uuid)
 
     def reboot(self, instance: InstanceSpec, reboot_type: str) -> None:
         self._check_connected()
@@ -234,6 +308,37 @@ class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport):
                 record.power_state = target
                 record.log(operation.replace("_", " "))
 
+    # -- images --------------------------------------------------------------
+
+    def snapshot(self, instance: InstanceSpec, dest: str) -> None:
+        self._check_connected()
+        with self._lock:
+            self._get(instance.uuid)
+        try:
+            if self.host in self.settings.snapshot_fail_hosts:
+                with open(dest, "wb") as fh:
+                    fh.write(b"QFI\xfb partial")
+                raise exceptions.DiskOperationFailed(
+                    reason=f"injected snapshot failure on host {self.host}")
+            if self.image_cache is not None:
+                disks.snapshot_root(self.image_cache.settings.instances_path, instance, dest)
+            else:
+                size = instance.flavor.root_gb * disks.GiB or (
+                    instance.image.size if instance.image and instance.image.size else 0)
+                qcow2.write_empty(dest, size or disks.GiB)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)
+            raise
+        with self._lock:
+            record = self._instances.get(instance.uuid)
+            if record is not None:
+                record.log("snapshot taken")
+
+    def manage_image_cache(self, images_in_use: frozenset[str]) -> None:
+        if self.image_cache is not None:
+            cache_manager.run_pass(self.image_cache, images_in_use)
+
     # -- inspection --------------------------------------------------------
 
     def get_info(self, instance: InstanceSpec) -> InstanceInfo:
@@ -245,7 +350,7 @@ class FakeDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport):
     def list_instances(self) -> list[str]:
         self._check_connected()
         with self._lock:
-            return list(self._instances)
+            return [*self._instances, *self._kept]
 
     def get_console_output(self, instance: InstanceSpec) -> str:
         self._check_connected()

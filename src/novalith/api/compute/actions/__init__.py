@@ -70,5 +70,13 @@ def start(call: Call, row: Any, key: str, method: str = "run_instance_action") -
                 attr="task_state" if bad_task else "vm_state",
                 state=current["task_state"] if bad_task else current["vm_state"])
         inst_db.start_action(conn, row["uuid"], act.record, call.ctx)
-    call.services.compute.cast(call.ctx, method, InstanceOp(instance_uuid=row["uuid"], action=key),
-                               server=row["host"])
+    try:
+        call.services.compute.cast(call.ctx, method,
+                                   InstanceOp(instance_uuid=row["uuid"], action=key),
+                                   server=row["host"])
+    except exceptions.ServiceUnavailable:
+        # Not delivered (broker unreachable): the instance must not wait for it (issue 6).
+        with call.db.write() as conn:
+            inst_db.transition(conn, row["uuid"], {"task_state": row["task_state"]},
+                               expected_task=[act.task_state])
+        raise

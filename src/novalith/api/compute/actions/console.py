@@ -15,6 +15,7 @@ from novalith.compute.rpcapi import ConsoleOutput
 
 @action("os-getConsoleOutput")
 def console_output(call: Call, row: Any, args: Any) -> Response:
+    call.require_writer("os_compute_api:os-console-output")
     length = None
     if isinstance(args, dict) and args.get("length") is not None:
         try:

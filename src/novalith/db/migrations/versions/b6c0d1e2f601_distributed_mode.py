@@ -1,4 +1,4 @@
-"""distributed mode (issue 6)
+"""distributed mode (issue 6): an index for the conductor's build watchdog
 
 Revision ID: b6c0d1e2f601
 Revises: b5c0d1e2f501
@@ -15,8 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # The watchdog (novalith.conductor.recovery) asks for building instances every
+    # [conductor] build_check_interval seconds, in every conductor.
+    op.create_index("ix_instances_vm_state_deleted", "instances", ["vm_state", "deleted"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_instances_vm_state_deleted", table_name="instances")

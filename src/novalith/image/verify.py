@@ -1,0 +1,92 @@
+"""Writing downloaded image data to a file: temporary name, hashes checked, then rename.
+
+Shared by the in-process and the HTTP image clients, so that what compute puts in
+its image cache is always complete and exactly what the image service recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from novalith import exceptions
+from novalith.image.hashing import OS_HASH_ALGO, Hasher
+
+
+class _Digest:
+    """MD5 + the image's os_hash_algo (SHA-512 in parallel with MD5 when it is that)."""
+
+    def __init__(self, os_hash_algo: str | None) -> None:
+        self.algo = os_hash_algo or OS_HASH_ALGO
+        self._both = Hasher() if self.algo == OS_HASH_ALGO else None
+        self._md5: Any = None if self._both else hashlib.md5(usedforsecurity=False)
+        self._strong: Any = None if self._both else hashlib.new(self.algo)
+
+    def update(self, data: bytes, alongside: Callable[[], object]) -> None:
+        if self._both is not None:
+            self._both.update(data, alongside)
+            return
+        self._md5.update(data)
+        self._strong.update(data)
+        alongside()
+
+    def hexdigests(self) -> tuple[str, str]:
+        """(md5, os_hash_value)"""
+        if self._both is not None:
+            d = self._both.digests()
+            return d.checksum, d.os_hash_value
+        return self._md5.hexdigest(), self._strong.hexdigest()
+
+
+def write_verified(chunks: Iterable[bytes], dest: str, *, image_id: str,
+                   checksum: str | None, os_hash_algo: str | None,
+                   os_hash_value: str | None, expected_size: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> int:
+    """Stream ``chunks`` into ``dest``; return the byte count.
+
+    The data goes to a temporary file beside ``dest``, is checked against the
+    expected size, ``os_hash_value`` and ``checksum`` (MD5), fsync'ed and renamed over
+    ``dest``. On a mismatch or any failure the temporary file is removed and ``dest``
+    is left as it was; a mismatch raises ``Invalid``.
+    """
+    directory = os.path.dirname(os.path.abspath(dest))
+    tmp = os.path.join(directory, f".{os.path.basename(dest)}.{secrets.token_hex(6)}.part")
+    digest = _Digest(os_hash_algo)
+    size = 0
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        def write_all(view: memoryview) -> None:
+            while view:
+                view = view[os.write(fd, view):]
+
+        for chunk in chunks:
+            digest.update(chunk, lambda c=chunk: write_all(memoryview(c)))  # type: ignore[misc]
+            size += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        md5, strong = digest.hexdigests()
+        if expected_size is not None and size != expected_size:
+            raise exceptions.Invalid(f"Image {image_id}: downloaded {size} bytes, expected "
+                                     f"{expected_size}.")
+        if os_hash_value and strong != os_hash_value:
+            raise exceptions.Invalid(f"Image {image_id}: downloaded data does not match its "
+                                     f"os_hash_value ({digest.algo}).")
+        if checksum and md5 != checksum:
+            raise exceptions.Invalid(f"Image {image_id}: downloaded data does not match its "
+                                     "checksum (MD5).")
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, dest)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return size
