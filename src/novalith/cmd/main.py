@@ -78,7 +78,7 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     clouds_yaml = os.path.abspath(os.path.join(conf.state_path, "clouds.yaml"))
     write_clouds_yaml(clouds_yaml, endpoint, first.admin.generated_password)
     cloud.start_services()
-    _banner(endpoint, clouds_yaml, first, [c.host for c in cloud.computes])
+    _banner(endpoint, clouds_yaml, first, [c.host for c in cloud.computes], demo_image)
     if demo:
         _start_demo(endpoint, clouds_yaml, demo_image)
     # uvicorn re-raises the signal that stopped it once it has shut down; make SIGTERM
@@ -130,7 +130,8 @@ def _start_demo(endpoint: str, clouds_yaml: str, image: str | None = None) -> No
     threading.Thread(target=run, name="demo", daemon=True).start()
 
 
-def _banner(endpoint: str, clouds_yaml: str, first: Any, hosts: list[str]) -> None:
+def _banner(endpoint: str, clouds_yaml: str, first: Any, hosts: list[str],
+            image_name: str | None = None) -> None:
     console.print(f"[bold]Novalith is up[/bold] at {endpoint}")
     console.print(f"  Compute API  {endpoint}/compute/v2.1")
     console.print(f"  Identity     {endpoint}/identity/v3")
@@ -142,7 +143,7 @@ def _banner(endpoint: str, clouds_yaml: str, first: Any, hosts: list[str]) -> No
     console.print(f"  clouds.yaml: {clouds_yaml}")
     console.print("Boot a server:")
     console.print(f"  export OS_CLIENT_CONFIG_FILE={clouds_yaml}")
-    image = "fake-image" if first.image_id else "<image>"
+    image = image_name or ("fake-image" if first.image_id else "<image>")
     console.print(f"  openstack --os-cloud novalith server create --flavor m1.tiny "
                   f"--image {image} --no-network demo")
     console.print("  openstack --os-cloud novalith server list")

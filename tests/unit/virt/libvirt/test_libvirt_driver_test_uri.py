@@ -140,3 +140,11 @@ def test_host_resources(make_driver: Callable[..., LibvirtDriver]) -> None:
     assert res.vcpus > 0 and res.memory_mb > 0 and res.local_gb > 0
     assert res.running_vms == 1
     assert ("x86_64", "qemu", "hvm") in res.supported_instances or res.supported_instances
+
+
+def test_capabilities_are_declared_honestly(make_driver: Callable[..., LibvirtDriver]) -> None:
+    caps = make_driver().capabilities
+    assert caps.supports_pause and caps.supports_suspend and caps.supports_console
+    assert caps.supports_snapshot and caps.supports_migration and caps.supports_config_drive
+    # One libvirtd per machine here: no second libvirt host to live-migrate to.
+    assert not caps.supports_live_migration
