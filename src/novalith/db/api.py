@@ -94,6 +94,11 @@ class Database:
 
 
 def _reraise_unavailable(exc: sa_exc.DBAPIError, backend: str) -> None:
+    if isinstance(exc, sa_exc.DataError):
+        # The database refused a value (a NUL character on PostgreSQL, a number out of
+        # range): bad input, answered 400; the transaction rolled back, nothing changed.
+        raise exceptions.Invalid("Invalid input: a value was not accepted by the database "
+                                 "(e.g. a NUL character, or a number out of range).") from exc
     mapped = unavailable(exc, backend)
     if mapped is not None:
         lines = str(exc.orig or exc).strip().splitlines()
