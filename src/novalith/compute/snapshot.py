@@ -57,6 +57,9 @@ def snapshot_instance(deps: ComputeDeps, ctx: RequestContext, req: SnapshotInsta
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+    if req.kind == "backup" and req.rotation is not None:
+        # Before the task state clears: a backup is done when its rotation is.
+        rotate_backups(deps, ctx, uuid, req.backup_type or "", req.rotation, req.image_id)
     with deps.db.write() as conn:
         done = inst_db.transition(conn, uuid, {"task_state": None},
                                   expected_task=[s.IMAGE_UPLOADING])
@@ -65,8 +68,6 @@ def snapshot_instance(deps: ComputeDeps, ctx: RequestContext, req: SnapshotInsta
         LOG.info("Instance %s changed during the upload of image %s; the image stays",
                  uuid, req.image_id)
     LOG.info("%s of %s done: image %s", act.record, uuid, req.image_id)
-    if req.kind == "backup" and req.rotation is not None:
-        rotate_backups(deps, ctx, uuid, req.backup_type or "", req.rotation, req.image_id)
 
 
 def _client(deps: ComputeDeps) -> ImageClient:
