@@ -25,7 +25,8 @@ def unavailable(exc: sa_exc.DBAPIError, backend: str) -> exceptions.ServiceUnava
     server shutting down, too many clients, deadlock: all "try again later"), and
     SQLite's "database is locked". Other errors (integrity, programming, SQLite's
     syntax errors, which it also calls OperationalError) are bugs or conflicts and
-    pass through.
+    pass through, except DataError (a value the server cannot store), which
+    Database.read/write raise as Invalid (400).
     """
     if exc.connection_invalidated:
         return _UNAVAILABLE()
@@ -94,13 +95,14 @@ class Database:
 
 
 def _reraise_unavailable(exc: sa_exc.DBAPIError, backend: str) -> None:
-    if isinstance(exc, sa_exc.DataError):
-        # The database refused a value (a NUL character on PostgreSQL, a number out of
-        # range): bad input, answered 400; the transaction rolled back, nothing changed.
-        raise exceptions.Invalid("Invalid input: a value was not accepted by the database "
-                                 "(e.g. a NUL character, or a number out of range).") from exc
     mapped = unavailable(exc, backend)
+    lines = str(exc.orig or exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
     if mapped is not None:
-        lines = str(exc.orig or exc).strip().splitlines()
-        LOG.warning("Database unavailable: %s", lines[0] if lines else type(exc).__name__)
+        LOG.warning("Database unavailable: %s", first)
         raise mapped from exc
+    if isinstance(exc, sa_exc.DataError):
+        # A value the server cannot store (a NUL character in text, a number out of its
+        # column's range): input validation missed it; a 400, not a 500. SQLite, which
+        # stores anything, never gets here.
+        raise exceptions.Invalid(f"Invalid input: {first}") from exc

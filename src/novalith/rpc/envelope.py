@@ -3,7 +3,9 @@
 Versioning rule (one version number per service): a message carries the sender's
 service version; a new field always has a default and readers ignore fields they
 do not know, so an older reader accepts a newer sender's message and vice versa.
-A change that cannot follow that rule needs a new method name.
+A change that cannot follow that rule needs a new method name. (docs/deployment.md
+spells the rule out for rolling upgrades; tests/unit/rpc/test_rpc_versioning.py and
+tests/integration/test_rpc_rabbit.py show it.)
 """
 
 from __future__ import annotations

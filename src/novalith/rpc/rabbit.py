@@ -108,33 +108,37 @@ class RabbitTransport(Transport):
                 self._clients[key] = client
         return client
 
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.sent[kind] += 1
+
     def call(self, topic: str, server: str | None, data: bytes, timeout: float) -> bytes:
         client = self._client(topic, server).prepare(timeout=timeout)
-        self.sent["call"] += 1
+        self._count("call")
         try:
             result = client.call({}, METHOD, data=data.decode(), reply=True)
         except om.MessagingTimeout:
             raise exceptions.RPCTimeout(topic=topic + (f".{server}" if server else ""),
                                         method="call") from None
-        except om.MessageDeliveryFailure as exc:
+        except om.MessagingException as exc:  # delivery failed, or another driver error
             raise _undeliverable(topic, server, exc) from None
         if not isinstance(result, str):
             raise exceptions.NovalithError(f"Malformed reply from {topic}: {type(result)}")
         return result.encode()
 
     def cast(self, topic: str, server: str | None, data: bytes) -> None:
-        self.sent["cast"] += 1
+        self._count("cast")
         try:
             self._client(topic, server).cast({}, METHOD, data=data.decode(), reply=False)
-        except om.MessageDeliveryFailure as exc:
+        except om.MessagingException as exc:
             raise _undeliverable(topic, server, exc) from None
 
     def fanout(self, topic: str, data: bytes) -> None:
-        self.sent["fanout"] += 1
+        self._count("fanout")
         try:
             self._client(topic, None, fanout=True).cast({}, METHOD, data=data.decode(),
                                                          reply=False)
-        except om.MessageDeliveryFailure as exc:
+        except om.MessagingException as exc:
             raise _undeliverable(topic, "*", exc) from None
 
     def serve(self, topic: str, server: str, handler: Handler, workers: int) -> RPCServer:

@@ -69,3 +69,20 @@ def test_classification() -> None:
     assert isinstance(unavailable(locked, "sqlite"), exceptions.ServiceUnavailable)
     assert unavailable(syntax, "sqlite") is None
     assert isinstance(unavailable(dropped, "sqlite"), exceptions.ServiceUnavailable)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_a_value_the_server_cannot_store_is_invalid_input(backend: str, tmp_path: Path) -> None:
+    """A NUL character (PostgreSQL) or a too long name (MariaDB, strict mode): a 400."""
+    from fixtures.databases import open_database
+
+    bad = "nul\x00name" if backend == "postgresql" else "x" * 300
+    svc = Service.__table__
+    with open_database(backend, tmp_path) as db:
+        with pytest.raises(exceptions.Invalid) as info:
+            with db.write() as conn:
+                conn.execute(sa.insert(svc).values(
+                    uuid="u-1", host=bad, binary="nova-compute", topic="compute", version=1,
+                    disabled=False, forced_down=False, report_count=0))
+        assert info.value.status == 400 and info.value.text.startswith("Invalid input: ")
+        assert isinstance(info.value.__cause__, sa.exc.DataError)
