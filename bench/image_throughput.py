@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,9 +138,62 @@ def start_cloud(data_dir: str, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("novalith up did not start")
 
 
+def one_round(client: HttpImageClient, auth: KeystoneAuth, port: int, proc_pid: int,
+              src: str, work: str, size: int) -> dict[str, tuple[float, dict[str, float] | None]]:
+    """copy, upload, raw download, verified download, in that order, once each."""
+    out: dict[str, tuple[float, dict[str, float] | None]] = {}
+    drop_cache_of(src)
+    copy_s = timed(lambda: copy_with_fsync(src, os.path.join(work, "copy.bin")))
+    os.unlink(os.path.join(work, "copy.bin"))
+    out["copy"] = (copy_s, None)
+
+    image = client.create_image({"name": "bench", "disk_format": "raw",
+                                 "container_format": "bare"})
+    drop_cache_of(src)
+    with rss_peak(proc_pid) as up_rss:
+        upload_s = timed(lambda: client.upload_file(image["id"], src))
+    shown = client.show(image["id"])
+    assert shown["status"] == "active" and shown["size"] == size, shown
+    out["upload"] = (upload_s, up_rss)
+
+    raw_dest = os.path.join(work, "raw-download.bin")
+
+    def raw_download() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        conn.request("GET", f"/image/v2/images/{image['id']}/file",
+                     headers={"X-Auth-Token": auth.token()})
+        resp = conn.getresponse()
+        with open(raw_dest, "wb") as out_fh:
+            while chunk := resp.read(MiB):
+                out_fh.write(chunk)
+            out_fh.flush()
+            os.fsync(out_fh.fileno())
+        conn.close()
+
+    with rss_peak(proc_pid) as down_rss:
+        download_s = timed(raw_download)
+    assert os.path.getsize(raw_dest) == size
+    os.unlink(raw_dest)
+    out["download"] = (download_s, down_rss)
+    verified_dest = os.path.join(work, "verified-download.bin")
+    with rss_peak(proc_pid) as verified_rss:
+        verified_s = timed(lambda: client.download_to(image["id"], verified_dest))
+    os.unlink(verified_dest)
+    out["verified"] = (verified_s, verified_rss)
+    client._send("DELETE", f"/images/{image['id']}")  # frees the disk for the next round
+    return out
+
+
+PHASES = {"copy": "plain copy + fsync", "upload": "upload (PUT, hashed, fsync'ed)",
+          "download": "download (GET, raw stream to file)",
+          "verified": "download verified (HttpImageClient)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="Rounds of copy/upload/download, interleaved; medians reported.")
     parser.add_argument("--dir", default=None, help="Where the file and the cloud's data go "
                                                     "(default: a temp dir).")
     args = parser.parse_args()
@@ -147,67 +201,38 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="novalith-image-bench-", dir=args.dir)
     port = free_port()
     proc = start_cloud(os.path.join(work, "data"), port)
+    rounds: list[dict[str, tuple[float, dict[str, float] | None]]] = []
+    load = [os.getloadavg()[0]]
     try:
         src = os.path.join(work, "source.bin")
         make_file(src, size)
-        drop_cache_of(src)
-        copy_s = timed(lambda: copy_with_fsync(src, os.path.join(work, "copy.bin")))
-        os.unlink(os.path.join(work, "copy.bin"))
-
         auth = KeystoneAuth(auth_url=f"http://127.0.0.1:{port}/identity", username="admin",
                             password=PASSWORD, project_name="admin")
         with HttpImageClient(auth, timeout=300) as client:
-            image = client.create_image({"name": "bench", "disk_format": "raw",
-                                         "container_format": "bare"})
-            drop_cache_of(src)
-            with rss_peak(proc.pid) as up_rss:
-                upload_s = timed(lambda: client.upload_file(image["id"], src))
-            shown = client.show(image["id"])
-            assert shown["status"] == "active" and shown["size"] == size, shown
-
-            raw_dest = os.path.join(work, "raw-download.bin")
-
-            def raw_download() -> None:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-                conn.request("GET", f"/image/v2/images/{image['id']}/file",
-                             headers={"X-Auth-Token": auth.token()})
-                resp = conn.getresponse()
-                with open(raw_dest, "wb") as out:
-                    while chunk := resp.read(MiB):
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                conn.close()
-
-            with rss_peak(proc.pid) as down_rss:
-                download_s = timed(raw_download)
-            assert os.path.getsize(raw_dest) == size
-            os.unlink(raw_dest)
-            verified_dest = os.path.join(work, "verified-download.bin")
-            with rss_peak(proc.pid) as verified_rss:
-                verified_s = timed(lambda: client.download_to(image["id"], verified_dest))
-            os.unlink(verified_dest)
+            for _ in range(args.rounds):
+                rounds.append(one_round(client, auth, port, proc.pid, src, work, size))
+                load.append(os.getloadavg()[0])
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
 
     mib = size / MiB
-
-    def row(what: str, seconds: float, rss: dict[str, float] | None) -> str:
-        ratio = copy_s / seconds
-        growth = f"{rss['growth'] / 1024:.1f} MiB" if rss else "-"
-        cpu = f"{rss['cpu']:.2f} s" if rss else "-"
-        return (f"| {what} | {seconds:.2f} s | {mib / seconds:.0f} MiB/s | {ratio:.2f} | "
-                f"{growth} | {cpu} |")
-
-    print(f"{args.size_mib} MiB, work dir {work}, load average {os.getloadavg()[0]:.1f}")
-    print("| what | time | throughput | vs copy | cloud RSS growth (peak) | cloud CPU |")
-    print("|---|---|---|---|---|---|")
-    print(row("plain copy + fsync", copy_s, None))
-    print(row("upload (PUT, hashed, fsync'ed)", upload_s, up_rss))
-    print(row("download (GET, raw stream to file)", download_s, down_rss))
-    print(row("download verified (HttpImageClient)", verified_s, verified_rss))
+    copy_med = statistics.median(r["copy"][0] for r in rounds)
+    print(f"{args.size_mib} MiB, {args.rounds} rounds, work dir {work}, load average "
+          f"{min(load):.1f}-{max(load):.1f}")
+    print("| what | median time | median throughput | vs median copy | per round: ratio to "
+          "that round's copy | cloud RSS growth (peak) | cloud CPU (median) |")
+    print("|---|---|---|---|---|---|---|")
+    for key, what in PHASES.items():
+        times = [r[key][0] for r in rounds]
+        med = statistics.median(times)
+        per_round = ", ".join(f"{r['copy'][0] / r[key][0]:.2f}" for r in rounds)
+        stats = [r[key][1] for r in rounds if r[key][1] is not None]
+        growth = f"{max(st['growth'] for st in stats) / 1024:.1f} MiB" if stats else "-"
+        cpu = f"{statistics.median(st['cpu'] for st in stats):.2f} s" if stats else "-"
+        print(f"| {what} | {med:.2f} s | {mib / med:.0f} MiB/s | {copy_med / med:.2f} | "
+              f"{per_round} | {growth} | {cpu} |")
 
 
 if __name__ == "__main__":

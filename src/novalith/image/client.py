@@ -46,6 +46,13 @@ class ImageClient(Protocol):
         are stored as strings (Glance's image schema); ``visibility`` public needs an
         admin context."""
 
+    def set_formats(self, ctx: RequestContext, image_id: str, *, disk_format: str,
+                    container_format: str) -> ImageRecord:
+        """Change the image's ``disk_format`` and ``container_format`` (a JSON patch, as
+        Glance v2 allows only while the image is ``queued``: ``Forbidden`` once it has
+        data). Compute uses it to record the formats of the file a driver's snapshot
+        wrote before uploading it."""
+
     def upload(self, ctx: RequestContext, image_id: str, src: str) -> ImageRecord:
         """Stream the file ``src`` into the image: queued -> saving -> active. On any
         failure the image goes back to ``queued`` with no data, and the error is

@@ -31,6 +31,8 @@ from oslo_config import cfg
 
 from novalith import exceptions
 from novalith.image.client import ImageRecord
+from novalith.image.patch import MEDIA_TYPES as PATCH_MEDIA_TYPES
+from novalith.image.patch import format_patch
 from novalith.image.stores import CHUNK_SIZE
 from novalith.image.verify import write_verified
 from novalith.objects.context import RequestContext
@@ -41,6 +43,9 @@ _ERRORS: dict[int, type[exceptions.NovalithError]] = {
     404: exceptions.ImageNotFound, 409: exceptions.Conflict, 410: exceptions.Gone,
     413: exceptions.PayloadTooLarge, 415: exceptions.UnsupportedMediaType,
     503: exceptions.ServiceUnavailable}
+#: Bytes read from the socket at a time by a download (handed whole to the hash lanes).
+DOWNLOAD_CHUNK = 4 * CHUNK_SIZE
+
 _RECORD_FIELDS = ("id", "name", "disk_format", "container_format", "size", "min_disk",
                   "min_ram", "checksum", "status", "owner", "visibility", "os_hash_algo",
                   "os_hash_value", "created_at")
@@ -293,8 +298,14 @@ class HttpImageClient:
             length = resp.getheader("Content-Length")
 
             def chunks() -> Iterator[bytes]:
-                while chunk := resp.read(CHUNK_SIZE):
-                    yield chunk
+                # readinto a new buffer each time (write_verified's lanes keep each one
+                # for a while): one copy fewer than read(), which copies out of its own.
+                while True:
+                    buf = bytearray(DOWNLOAD_CHUNK)
+                    count = resp.readinto(buf)
+                    if not count:
+                        return
+                    yield buf if count == len(buf) else buf[:count]
 
             return write_verified(chunks(), dest, image_id=image_id,
                                   checksum=image.get("checksum") or header_md5,
@@ -335,6 +346,13 @@ class HttpImageClient:
         if ctx.project_id and ctx.project_id != self.auth.project_id:
             body["owner"] = ctx.project_id
         return to_record(self.create_image(body))
+
+    def set_formats(self, ctx: RequestContext, image_id: str, *, disk_format: str,
+                    container_format: str) -> ImageRecord:
+        body = self.request_json("PATCH", f"/images/{image_id}",
+                                 format_patch(disk_format, container_format),
+                                 content_type=PATCH_MEDIA_TYPES[0])
+        return to_record(body)
 
     def upload(self, ctx: RequestContext, image_id: str, src: str) -> ImageRecord:
         self.upload_file(image_id, src)

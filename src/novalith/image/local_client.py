@@ -12,6 +12,7 @@ from typing import Any
 
 from novalith import exceptions
 from novalith.image.client import ImageRecord
+from novalith.image.patch import MEDIA_TYPES, format_patch
 from novalith.image.service import ImageService
 from novalith.image.stores import CHUNK_SIZE
 from novalith.image.verify import write_verified
@@ -50,6 +51,12 @@ class LocalImageClient:
                     visibility=visibility, min_disk=min_disk, min_ram=min_ram)
         created = self.service.create(ctx, body)
         return self.service.record(ctx, created["id"])
+
+    def set_formats(self, ctx: RequestContext, image_id: str, *, disk_format: str,
+                    container_format: str) -> ImageRecord:
+        self.service.update(ctx, image_id, format_patch(disk_format, container_format),
+                            MEDIA_TYPES[0])
+        return self.service.record(ctx, image_id)
 
     def upload(self, ctx: RequestContext, image_id: str, src: str) -> ImageRecord:
         upload = self.service.begin_upload(ctx, image_id)

@@ -81,6 +81,12 @@ def parse(body: Any, media_type: str) -> list[Op]:
     return ops
 
 
+def format_patch(disk_format: str, container_format: str) -> list[dict[str, str]]:
+    """The patch body that sets both formats of a (queued) image."""
+    return [{"op": "replace", "path": "/disk_format", "value": disk_format},
+            {"op": "replace", "path": "/container_format", "value": container_format}]
+
+
 def apply(state: ImageState, ops: list[Op]) -> ImageState:
     """A new state with every operation applied, or an error and nothing changed."""
     new = ImageState(core=dict(state.core), properties=dict(state.properties),

@@ -14,31 +14,38 @@ from typing import Any
 
 from novalith import exceptions
 from novalith.image.hashing import OS_HASH_ALGO, Hasher
+from novalith.image.streaming_write import StreamingFileWriter
 
 
 class _Digest:
-    """MD5 + the image's os_hash_algo (SHA-512 in parallel with MD5 when it is that)."""
+    """MD5 + the image's os_hash_algo, with ``sink`` fed the same buffers; for SHA-512
+    (the usual case) the pipelined :class:`Hasher`, each on a lane of its own."""
 
-    def __init__(self, os_hash_algo: str | None) -> None:
+    def __init__(self, os_hash_algo: str | None, sink: Callable[[bytes], object]) -> None:
         self.algo = os_hash_algo or OS_HASH_ALGO
-        self._both = Hasher() if self.algo == OS_HASH_ALGO else None
+        self._sink = sink
+        self._both = Hasher(sink) if self.algo == OS_HASH_ALGO else None
         self._md5: Any = None if self._both else hashlib.md5(usedforsecurity=False)
         self._strong: Any = None if self._both else hashlib.new(self.algo)
 
-    def update(self, data: bytes, alongside: Callable[[], object]) -> None:
+    def update(self, data: bytes) -> None:
         if self._both is not None:
-            self._both.update(data, alongside)
+            self._both.update(data)
             return
         self._md5.update(data)
         self._strong.update(data)
-        alongside()
+        self._sink(data)
 
     def hexdigests(self) -> tuple[str, str]:
-        """(md5, os_hash_value)"""
+        """(md5, os_hash_value), once every buffer is hashed and sunk."""
         if self._both is not None:
-            d = self._both.digests()
+            d = self._both.finish()
             return d.checksum, d.os_hash_value
         return self._md5.hexdigest(), self._strong.hexdigest()
+
+    def close(self) -> None:
+        if self._both is not None:
+            self._both.close()
 
 
 def write_verified(chunks: Iterable[bytes], dest: str, *, image_id: str,
@@ -54,16 +61,13 @@ def write_verified(chunks: Iterable[bytes], dest: str, *, image_id: str,
     """
     directory = os.path.dirname(os.path.abspath(dest))
     tmp = os.path.join(directory, f".{os.path.basename(dest)}.{secrets.token_hex(6)}.part")
-    digest = _Digest(os_hash_algo)
     size = 0
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        def write_all(view: memoryview) -> None:
-            while view:
-                view = view[os.write(fd, view):]
 
+    digest = _Digest(os_hash_algo, StreamingFileWriter(fd).write)
+    try:
         for chunk in chunks:
-            digest.update(chunk, lambda c=chunk: write_all(memoryview(c)))  # type: ignore[misc]
+            digest.update(chunk)
             size += len(chunk)
             if progress is not None:
                 progress(len(chunk))
@@ -82,6 +86,7 @@ def write_verified(chunks: Iterable[bytes], dest: str, *, image_id: str,
         fd = -1
         os.replace(tmp, dest)
     except BaseException:
+        digest.close()  # no lane writes to fd after this
         if fd >= 0:
             os.close(fd)
         try:

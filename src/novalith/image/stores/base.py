@@ -54,7 +54,7 @@ class StoreWriter(abc.ABC):
     """One upload in progress; not thread-safe (one writer per upload)."""
 
     def __init__(self) -> None:
-        self.hasher = Hasher()
+        self.hasher = Hasher(sink=self._write)
         self._done = False
 
     @property
@@ -62,22 +62,24 @@ class StoreWriter(abc.ABC):
         return self.hasher.size
 
     def write(self, data: bytes | bytearray) -> None:
-        """Store and hash the next bytes; ``data`` is not used after this returns."""
+        """Store and hash the next bytes. ``data`` is handed over: the caller must not
+        change it afterwards (it may still be being written). A write error may surface
+        from a later ``write`` or from ``commit``."""
         if self._done:
             raise StoreError(reason="write after commit or abort")
-        self.hasher.update(data, lambda: self._write(data))
+        self.hasher.update(data)
 
     def commit(self) -> StoredData:
         """Make the data durable and readable at its location (all or nothing)."""
         if self._done:
             raise StoreError(reason="commit after commit or abort")
         try:
+            d = self.hasher.finish()
             location = self._commit()
         except BaseException:
             self.abort()
             raise
         self._done = True
-        d = self.hasher.digests()
         return StoredData(location=location, size=d.size, checksum=d.checksum,
                           os_hash_algo=d.os_hash_algo, os_hash_value=d.os_hash_value)
 
@@ -85,6 +87,7 @@ class StoreWriter(abc.ABC):
         """Drop everything written; idempotent, never raises for a missing file."""
         if not self._done:
             self._done = True
+            self.hasher.close()  # no lane writes after this
             self._abort()
 
     def __enter__(self) -> StoreWriter:

@@ -22,6 +22,7 @@ from novalith.image.stores.base import (
     StoreReader,
     StoreWriter,
 )
+from novalith.image.streaming_write import StreamingFileWriter
 
 LOG = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -29,8 +30,6 @@ _PART = ".part"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 #: Names sweep() may remove: image data (image ids are UUIDs) and partial uploads.
 _OURS = re.compile(rf"^(?:{_UUID}|\.{_UUID}\.[0-9a-f]{{12}}\.part)$")
-#: Written data is handed to the disk in windows of this size (see _FileWriter._write).
-_FLUSH_WINDOW = 32 * 1024 * 1024
 
 
 class _FileWriter(StoreWriter):
@@ -44,23 +43,11 @@ class _FileWriter(StoreWriter):
         except OSError as exc:
             self._done = True
             raise StoreError(reason=f"cannot create {self.tmp}: {exc.strerror}") from exc
-        self._written = self._flushed = 0
+        self._out = StreamingFileWriter(self.fd)
 
     def _write(self, data: bytes | bytearray) -> None:
-        assert self.fd is not None
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(self.fd, view)
-                view = view[written:]
-                self._written += written
-            if self._written - self._flushed >= 2 * _FLUSH_WINDOW:
-                # Start writeback of the window before the last one now (asynchronous,
-                # and those pages leave the page cache), so the disk works while data
-                # still arrives and commit()'s fsync has little left to wait for.
-                os.posix_fadvise(self.fd, self._flushed, _FLUSH_WINDOW,
-                                 os.POSIX_FADV_DONTNEED)
-                self._flushed += _FLUSH_WINDOW
+            self._out.write(data)
         except OSError as exc:
             raise StoreError(reason=f"write to {self.tmp} failed: {exc.strerror}") from exc
 
