@@ -9,7 +9,6 @@ are undone by the test that makes them.
 
 from __future__ import annotations
 
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +19,9 @@ import pytest
 from openstack.compute.v2.server import Server
 from openstack.connection import Connection
 
-from ..conftest import NovalithProcess, launch, stop
+from ..conftest import SDK_WARNINGS, NovalithProcess, running_cloud
+
+__all__ = ["SDK_WARNINGS"]  # the package's test modules import it from here
 
 HOSTS = ("e2e-host-1", "e2e-host-2", "e2e-host-3")
 WAIT = 30.0
@@ -41,36 +42,11 @@ memory_mb = 32768
 local_gb = 1000
 """
 
-# openstacksdk's own pending deprecations, emitted on ordinary calls (as in the other
-# e2e modules), and the hypervisor fields Nova dropped in 2.88 (we serve 2.47).
-SDK_WARNINGS = [
-    pytest.mark.filterwarnings(
-        "ignore:Support for InfluxDB:openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The 'service_type' parameter is unnecesary:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The _compute_attributes method is deprecated:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The ignore_missing parameter of all find_:"
-        "openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The field '[a-z_]+' has been deprecated:openstack.warnings.RemovedFieldWarning"),
-]
-
-
 @pytest.fixture(scope="session")
 def cloud3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NovalithProcess]:
-    proc, running = launch(tmp_path_factory.mktemp("novalith-e2e-3"), fake_hosts=3,
-                           extra_config=CONFIG)
-    try:
+    with running_cloud(tmp_path_factory.mktemp("novalith-e2e-3"), fake_hosts=3,
+                       extra_config=CONFIG) as running:
         yield running
-    finally:
-        returncode = stop(proc, signal.SIGINT)
-    if returncode != 0:
-        pytest.fail(f"novalith up did not stop cleanly (exit status {returncode}):\n"
-                    f"{running.output()}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
