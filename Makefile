@@ -21,6 +21,7 @@ test: install-test
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-tools.sh
 	PYTHON=$(PYTHON) bash scripts/ensure-libvirt.sh
+	PYTHON=$(PYTHON) bash scripts/ensure-docker.sh
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 	$(MAKE) test-functional-pg
 

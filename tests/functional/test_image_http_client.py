@@ -58,6 +58,24 @@ def test_image_client_round_trip(cloud: RunningCloud, client: HttpImageClient,
         client.get(ctx, record.id)
 
 
+def test_set_formats_while_queued_over_http(client: HttpImageClient, tmp_path: Path) -> None:
+    ctx = RequestContext(project_id=None)
+    record = client.create(ctx, name="fmt", disk_format="qcow2", container_format="bare",
+                           properties={"hypervisor_type": "docker"})
+    changed = client.set_formats(ctx, record.id, disk_format="raw", container_format="docker")
+    assert (changed.disk_format, changed.container_format) == ("raw", "docker")
+    assert changed.status == "queued" and changed.properties == {"hypervisor_type": "docker"}
+    src = tmp_path / "image.tar"
+    src.write_bytes(b"tar" * 1000)
+    client.upload(ctx, record.id, str(src))
+    with pytest.raises(exceptions.Forbidden, match="queued"):
+        client.set_formats(ctx, record.id, disk_format="qcow2", container_format="bare")
+    assert client.get(ctx, record.id).container_format == "docker"
+    client.delete(ctx, record.id)
+    with pytest.raises(exceptions.ImageNotFound):
+        client.set_formats(ctx, record.id, disk_format="raw", container_format="bare")
+
+
 def test_corrupt_data_is_refused_and_leaves_no_file(cloud: RunningCloud,
                                                     client: HttpImageClient,
                                                     tmp_path: Path) -> None:

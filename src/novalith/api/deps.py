@@ -32,6 +32,9 @@ class ApiConfig:
     quota: QuotaConfig = field(default_factory=QuotaConfig)
     # The authorization rules (oslo.policy, [oslo_policy] policy_file overrides).
     policy: Policy = field(default_factory=Policy, compare=False, repr=False)
+    # Image properties a snapshot does not copy ([DEFAULT] non_inheritable_image_properties).
+    non_inheritable_image_properties: frozenset[str] = frozenset({"cache_in_nova",
+                                                                  "bittorrent"})
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> ApiConfig:
@@ -41,7 +44,9 @@ class ApiConfig:
                    default_availability_zone=conf.default_availability_zone,
                    internal_availability_zone=conf.internal_service_availability_zone,
                    service_down_time=conf.service_down_time,
-                   quota=QuotaConfig.from_conf(conf), policy=Policy(conf))
+                   quota=QuotaConfig.from_conf(conf), policy=Policy(conf),
+                   non_inheritable_image_properties=frozenset(
+                       conf.non_inheritable_image_properties))
 
 
 @dataclass

@@ -107,6 +107,42 @@ def _fail(exc: exceptions.NovalithError) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def parse_properties(items: tuple[str, ...]) -> dict[str, str]:
+    """``--property KEY=VALUE`` options as a dict."""
+    props: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--property")
+        props[key] = value
+    return props
+
+
+def upload_image_file(client: HttpImageClient, file: str, body: dict[str, Any],
+                      label: str | None = None) -> dict[str, Any]:
+    """Create an image with ``body`` and stream ``file`` into it (with a progress bar
+    for a large file); the image as shown afterwards. A failed upload deletes the new
+    image unless it is protected."""
+    try:
+        created = client.create_image(body)
+        try:
+            with _progress(label or f"Uploading {os.path.basename(file)}",
+                           os.path.getsize(file)) as advance:
+                client.upload_file(created["id"], file, progress=advance)
+        except BaseException:
+            if not body.get("protected"):
+                client.request_json("DELETE", f"/images/{created['id']}")
+            raise
+        return client.show(created["id"])
+    except exceptions.NovalithError as exc:
+        raise _fail(exc) from exc
+
+
+def echo_image(shown: dict[str, Any]) -> None:
+    click.echo(f"{shown['id']}  {shown['name']}  {shown['status']}  {shown['size']} bytes  "
+               f"md5 {shown['checksum']}")
+
+
 @click.group()
 @click.option("--os-cloud", "cloud", default=None,
               help="Cloud in clouds.yaml (default $OS_CLOUD or 'novalith').")
@@ -134,31 +170,11 @@ def upload(ctx: click.Context, file: str, name: str, disk_format: str | None,
            container_format: str, properties: tuple[str, ...], public: bool, min_disk: int,
            min_ram: int, protected: bool) -> None:
     """Create an image from FILE and upload its data (streamed)."""
-    body: dict[str, Any] = {}
-    for item in properties:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--property")
-        body[key] = value
+    body: dict[str, Any] = parse_properties(properties)
     body.update(name=name, disk_format=disk_format or _guess_disk_format(file),
                 container_format=container_format, min_disk=min_disk, min_ram=min_ram,
                 protected=protected, visibility="public" if public else "private")
-    client = _client(ctx)
-    try:
-        created = client.create_image(body)
-        try:
-            with _progress(f"Uploading {os.path.basename(file)}",
-                           os.path.getsize(file)) as advance:
-                client.upload_file(created["id"], file, progress=advance)
-        except BaseException:
-            if not protected:
-                client.request_json("DELETE", f"/images/{created['id']}")
-            raise
-        shown = client.show(created["id"])
-    except exceptions.NovalithError as exc:
-        raise _fail(exc) from exc
-    click.echo(f"{shown['id']}  {shown['name']}  {shown['status']}  {shown['size']} bytes  "
-               f"md5 {shown['checksum']}")
+    echo_image(upload_image_file(_client(ctx), file, body))
 
 
 @image.command()

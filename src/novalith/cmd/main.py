@@ -39,8 +39,9 @@ def cli(debug: bool) -> None:
 @click.option("--host", help="Compute host name ([DEFAULT] host).")
 @click.option("--listen", help="Address the API listens on ([wsgi] listen).")
 @click.option("--port", type=int, help="Port the API listens on ([wsgi] port).")
-@click.option("--driver", help="Compute driver ([DEFAULT] compute_driver); 'auto': libvirt "
-                               "with the tiny guest where a hypervisor runs, else fake.")
+@click.option("--driver", help="Compute driver ([DEFAULT] compute_driver): fake, libvirt, "
+                               "docker (registers a busybox container image), or 'auto': "
+                               "libvirt with the tiny guest where a hypervisor runs, else fake.")
 @click.option("--fake-hosts", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Run this many compute services in the process (host-1..N).")
 @click.option("--demo", is_flag=True, help="Once up, boot a server named 'demo' through the "
@@ -64,13 +65,22 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     if port is not None:
         overrides["wsgi"]["port"] = port
     conf = _conf(config_file, overrides)
+    busybox = None
+    if conf.compute_driver == "docker" and (driver == "docker" or demo):
+        from novalith.cmd.docker_setup import build_busybox
+
+        busybox = build_busybox(console)
     cloud = Cloud(conf, fake_hosts=fake_hosts)
     first = cloud.first_start()
-    demo_image = None
+    demo_image, demo_console = None, None
     if tiny is not None:
         from novalith.cmd.libvirt_setup import register_tiny
 
-        demo_image = register_tiny(cloud, first, tiny)
+        demo_image, demo_console = register_tiny(cloud, first, tiny), "idling"
+    if busybox is not None:
+        from novalith.cmd.docker_setup import CONSOLE_READY, register_busybox
+
+        demo_image, demo_console = register_busybox(cloud, first, busybox), CONSOLE_READY
     sock = cloud.bind(conf.wsgi.listen, conf.wsgi.port)
     bound_port = sock.getsockname()[1]
     shown = f"[{conf.wsgi.listen}]" if ":" in conf.wsgi.listen else conf.wsgi.listen
@@ -80,7 +90,8 @@ def up(config_file: str | None, data_dir: str | None, host: str | None, listen: 
     cloud.start_services()
     _banner(endpoint, clouds_yaml, first, [c.host for c in cloud.computes], demo_image)
     if demo:
-        _start_demo(endpoint, clouds_yaml, demo_image)
+        _start_demo(endpoint, clouds_yaml, demo_image, demo_console,
+                    password=conf.bootstrap.admin_password)
     # uvicorn re-raises the signal that stopped it once it has shut down; make SIGTERM
     # behave like Ctrl-C so both end in a clean stop and exit status 0.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -98,8 +109,11 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _start_demo(endpoint: str, clouds_yaml: str, image: str | None = None) -> None:
-    """Boot the demo server from a thread once the HTTP server answers."""
+def _start_demo(endpoint: str, clouds_yaml: str, image: str | None = None,
+                wait_console: str | None = None, password: str | None = None) -> None:
+    """Boot the demo server from a thread once the HTTP server answers; with a real
+    guest (``image``), show its console once it shows ``wait_console``. The admin
+    password is the generated one in clouds.yaml, else the configured ``password``."""
     import threading
 
     import yaml
@@ -108,7 +122,11 @@ def _start_demo(endpoint: str, clouds_yaml: str, image: str | None = None) -> No
     from novalith.cmd.demo import boot_demo_server
 
     with open(clouds_yaml) as fh:
-        password = yaml.safe_load(fh)["clouds"]["novalith"]["auth"]["password"]
+        password = yaml.safe_load(fh)["clouds"]["novalith"]["auth"].get("password", password)
+    if password is None:
+        console.print("[red]Demo: no admin password (clouds.yaml has none)[/red]")
+        return
+    admin_password = password
 
     def run() -> None:
         import socket
@@ -123,9 +141,10 @@ def _start_demo(endpoint: str, clouds_yaml: str, image: str | None = None) -> No
             except OSError:
                 time.sleep(0.05)
         if image is not None:  # a real guest: show its console once it has booted
-            boot_demo_server(endpoint, password, image, console, wait_console="idling")
+            boot_demo_server(endpoint, admin_password, image, console,
+                             wait_console=wait_console)
         else:
-            boot_demo_server(endpoint, password, FAKE_IMAGE_NAME, console)
+            boot_demo_server(endpoint, admin_password, FAKE_IMAGE_NAME, console)
 
     threading.Thread(target=run, name="demo", daemon=True).start()
 
@@ -209,3 +228,8 @@ cli.add_command(_image)
 from novalith.cmd.tiny import build_tiny as _build_tiny  # noqa: E402
 
 _image.add_command(_build_tiny)
+
+# `novalith image register-docker`: a local Docker image into the image service.
+from novalith.cmd.docker_image import register_docker as _register_docker  # noqa: E402
+
+_image.add_command(_register_docker)

@@ -3,12 +3,15 @@
 The API has created the image (status ``queued``) and set task_state
 ``image_snapshot`` / ``image_backup``. Steps here:
 
-1. under the instance lock: task_state -> ``image_pending_upload``; the driver writes a
-   flattened qcow2 of the root disk to ``<instances_path>/snapshots/<image id>.qcow2``;
+1. under the instance lock: task_state -> ``image_pending_upload``; the driver writes
+   the root disk in the formats its class declares (``snapshot_disk_format`` and
+   ``snapshot_container_format``: a flattened qcow2 by default, a ``docker save``
+   tarball for a container driver) to ``<instances_path>/snapshots/<image id>.<ext>``;
    task_state -> ``image_uploading``;
 2. without the lock (an upload may take minutes; the task state keeps other actions
-   out, a delete may still come): the file is streamed to the image service (queued ->
-   saving -> active); task_state -> None;
+   out, a delete may still come): if the driver's formats differ from those the API
+   recorded (``qcow2``/``bare``), they are set on the still queued image; the file is
+   streamed to the image service (queued -> saving -> active); task_state -> None;
 3. backups: rotation deletes all but the newest ``rotation`` backups of the same
    instance and backup_type.
 
@@ -36,21 +39,38 @@ from novalith.virt.driver import SnapshotSupport, require
 
 LOG = logging.getLogger(__name__)
 SNAPSHOTS_DIR = "snapshots"
+#: File name extensions of snapshot files by container format (else the disk format).
+_EXTENSIONS = {"docker": "tar", "ova": "ova"}
 
 
 def snapshot_dir(deps: ComputeDeps) -> str:
     return os.path.join(os.path.abspath(deps.config.instances_path), SNAPSHOTS_DIR)
 
 
+def snapshot_formats(driver: object) -> tuple[str, str]:
+    """``(disk_format, container_format)`` of the snapshots ``driver`` writes."""
+    declared = driver if isinstance(driver, SnapshotSupport) else SnapshotSupport
+    return declared.snapshot_disk_format, declared.snapshot_container_format
+
+
+def snapshot_path(deps: ComputeDeps, image_id: str) -> str:
+    """Where the driver writes the snapshot file for ``image_id``."""
+    disk_format, container_format = snapshot_formats(deps.driver)
+    ext = _EXTENSIONS.get(container_format, disk_format)
+    return os.path.join(snapshot_dir(deps), f"{image_id}.{ext}")
+
+
 def snapshot_instance(deps: ComputeDeps, ctx: RequestContext, req: SnapshotInstance) -> None:
     act = IMAGE_ACTIONS[req.kind]
     uuid = req.instance_uuid
-    path = os.path.join(snapshot_dir(deps), f"{req.image_id}.qcow2")
+    path = snapshot_path(deps, req.image_id)
     try:
         if not _write_disk(deps, ctx, req, act, path):
             return
         try:
-            _client(deps).upload(ctx, req.image_id, path)
+            client = _client(deps)
+            _record_formats(deps, ctx, client, req.image_id)
+            client.upload(ctx, req.image_id, path)
         except Exception as exc:
             _fail(deps, ctx, req, act, exc)
             return
@@ -75,6 +95,17 @@ def _client(deps: ComputeDeps) -> ImageClient:
         raise exceptions.ServiceUnavailable(
             f"Compute host {deps.host} has no image service to upload to.")
     return deps.image_client
+
+
+def _record_formats(deps: ComputeDeps, ctx: RequestContext, client: ImageClient,
+                    image_id: str) -> None:
+    """Give the queued image the formats of the file the driver wrote, when the API
+    recorded others."""
+    disk_format, container_format = snapshot_formats(deps.driver)
+    image = client.get(ctx, image_id)
+    if (image.disk_format, image.container_format) != (disk_format, container_format):
+        client.set_formats(ctx, image_id, disk_format=disk_format,
+                           container_format=container_format)
 
 
 def _write_disk(deps: ComputeDeps, ctx: RequestContext, req: SnapshotInstance,

@@ -44,6 +44,10 @@ OPTS: list[cfg.Opt] = [
     cfg.IntOpt("reserved_host_cpus", default=0, min=0, help="CPUs kept for the host itself."),
     cfg.BoolOpt("enable_instance_password", default=True,
                 help="Return a generated adminPass when a server is created."),
+    cfg.ListOpt("non_inheritable_image_properties", default=["cache_in_nova", "bittorrent"],
+                help="Image properties a snapshot does not copy from the server's image "
+                     "(besides the image signature and volume encryption key properties, "
+                     "which never pass on)."),
 ]
 
 

@@ -82,7 +82,7 @@ class Hasher:
     :meth:`finish`. Call :meth:`finish` (or :meth:`close` to give up) when done.
     """
 
-    def __init__(self, sink: Callable[[Buffer], object] | None = None) -> None:
+    def __init__(self, sink: Callable[[Any], object] | None = None) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha = hashlib.new(OS_HASH_ALGO)
         self._sink = sink

@@ -297,7 +297,7 @@ class HttpImageClient:
                                          f"from the recorded checksum {image['checksum']}.")
             length = resp.getheader("Content-Length")
 
-            def chunks() -> Iterator[bytes]:
+            def chunks() -> Iterator[bytes | bytearray]:
                 # readinto a new buffer each time (write_verified's lanes keep each one
                 # for a while): one copy fewer than read(), which copies out of its own.
                 while True:

@@ -21,14 +21,14 @@ class _Digest:
     """MD5 + the image's os_hash_algo, with ``sink`` fed the same buffers; for SHA-512
     (the usual case) the pipelined :class:`Hasher`, each on a lane of its own."""
 
-    def __init__(self, os_hash_algo: str | None, sink: Callable[[bytes], object]) -> None:
+    def __init__(self, os_hash_algo: str | None, sink: Callable[[Any], object]) -> None:
         self.algo = os_hash_algo or OS_HASH_ALGO
         self._sink = sink
         self._both = Hasher(sink) if self.algo == OS_HASH_ALGO else None
         self._md5: Any = None if self._both else hashlib.md5(usedforsecurity=False)
         self._strong: Any = None if self._both else hashlib.new(self.algo)
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray) -> None:
         if self._both is not None:
             self._both.update(data)
             return
@@ -48,7 +48,7 @@ class _Digest:
             self._both.close()
 
 
-def write_verified(chunks: Iterable[bytes], dest: str, *, image_id: str,
+def write_verified(chunks: Iterable[bytes | bytearray], dest: str, *, image_id: str,
                    checksum: str | None, os_hash_algo: str | None,
                    os_hash_value: str | None, expected_size: int | None = None,
                    progress: Callable[[int], None] | None = None) -> int:

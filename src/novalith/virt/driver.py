@@ -34,7 +34,9 @@ Rebuild and evacuation need no interface of their own: compute rebuilds with
 Images: a driver that keeps disks as files builds them with
 :mod:`novalith.virt.images` (the host's ``_base`` cache, qcow2 overlays) and gets
 image data only through :meth:`ComputeCallbacks.fetch_image`; it never talks to the
-image service. A snapshot likewise ends at a file: compute uploads it.
+image service. A snapshot likewise ends at a file, in the formats the driver
+declares (``SnapshotSupport.snapshot_disk_format``/``_container_format``):
+compute uploads it.
 
 Callers never probe a driver with ``hasattr``: they call :func:`require`, which
 returns the driver typed as the interface or raises
@@ -363,13 +365,28 @@ class ConsoleSupport(abc.ABC):
 
 
 class SnapshotSupport(abc.ABC):
-    """Capture an instance's root disk as an image file (createImage, createBackup)."""
+    """Capture an instance's root disk as an image file (createImage, createBackup).
+
+    The file's format is declared by the driver class: ``snapshot_disk_format`` and
+    ``snapshot_container_format``, the Image API's ``disk_format`` and
+    ``container_format`` of every snapshot it writes. The default is a flattened
+    qcow2 (``qcow2``/``bare``); a container driver declares e.g. ``raw``/``docker``
+    for a ``docker save`` tarball. The API creates the image as ``qcow2``/``bare``;
+    compute corrects the formats from these attributes (while the image is still
+    ``queued``) before it uploads the file.
+    """
+
+    #: The ``disk_format`` of the images :meth:`snapshot` writes.
+    snapshot_disk_format: ClassVar[str] = "qcow2"
+    #: The ``container_format`` of the images :meth:`snapshot` writes.
+    snapshot_container_format: ClassVar[str] = "bare"
 
     @abc.abstractmethod
     def snapshot(self, instance: InstanceSpec, dest: str) -> None:
-        """Write a flattened, self-contained qcow2 image of the root disk of
-        ``instance`` to the new file ``dest`` (a path compute chose, in a directory
-        that exists).
+        """Write a self-contained image of the root disk of ``instance``, in the
+        formats the class declares (by default a flattened qcow2 with no backing
+        file), to the new file ``dest`` (a path compute chose, in a directory that
+        exists).
 
         Valid in any power state; the instance keeps its power state (a driver that
         must pause the guest for a consistent copy resumes it before returning).

@@ -6,13 +6,16 @@ transport) with an in-memory image client.
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from test_compute_manager import Harness, make_harness  # noqa: F401 (fixture)
 
+from fixtures.container_fake import ContainerFake, container_hosts
 from fixtures.memory_images import MemoryImageClient
 from novalith import exceptions
 from novalith.compute import reconcile
@@ -160,3 +163,81 @@ def test_no_image_service_means_no_upload(host: tuple[Harness, MemoryImageClient
     image_id = start(h, client, u)
     assert client.records[image_id].status == "queued"  # compute could not even delete it
     assert h.row(u)["task_state"] is None
+
+
+# ---- snapshot formats declared by the driver ----------------------------------------------
+
+def test_snapshot_formats_and_file_names(host: tuple[Harness, MemoryImageClient]) -> None:
+    h, _ = host
+    deps = h.manager.deps
+    assert snap.snapshot_formats(deps.driver) == ("qcow2", "bare")
+    assert snap.snapshot_formats(object()) == ("qcow2", "bare")  # the contract's default
+    assert snap.snapshot_formats(ContainerFake.__new__(ContainerFake)) == ("raw", "docker")
+    assert snap.snapshot_path(deps, "i-1") == os.path.join(snap.snapshot_dir(deps),
+                                                           "i-1.qcow2")
+
+
+@pytest.fixture
+def container_host(make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                   ) -> Iterator[tuple[Harness, MemoryImageClient]]:
+    container_hosts(monkeypatch, "c1")
+    harness = make_harness()
+    harness.start()
+    client = MemoryImageClient()
+    harness.manager.deps.image_client = client
+    yield harness, client
+
+
+def test_container_snapshot_gets_the_driver_formats_before_upload(
+        container_host: tuple[Harness, MemoryImageClient]) -> None:
+    h, client = container_host
+    assert isinstance(h.manager.deps.driver, ContainerFake)
+    assert snap.snapshot_path(h.manager.deps, "i-1").endswith("i-1.tar")
+    u = active(h)
+    image_id = start(h, client, u)  # created qcow2/bare, as the API does
+    record = client.records[image_id]
+    assert (record.disk_format, record.container_format) == ("raw", "docker")
+    assert record.status == "active"
+    with tarfile.open(fileobj=io.BytesIO(client.data[image_id])) as tar:
+        assert tar.getnames() == ["instance"]
+    assert h.row(u)["task_state"] is None
+    assert os.listdir(snap.snapshot_dir(h.manager.deps)) == []
+
+
+class RefusingFormats(MemoryImageClient):
+    def set_formats(self, ctx: RequestContext, image_id: str, *, disk_format: str,
+                    container_format: str) -> ImageRecord:
+        raise exceptions.Forbidden("Attribute disk_format can be only replaced for a queued "
+                                   "image.")
+
+
+def test_refused_formats_delete_the_image_and_upload_nothing(
+        container_host: tuple[Harness, MemoryImageClient]) -> None:
+    h, _ = container_host
+    client = RefusingFormats()
+    h.manager.deps.image_client = client
+    u = active(h)
+    image_id = start(h, client, u)
+    assert image_id not in client.records and client.data == {}
+    row = h.row(u)
+    assert (row["vm_state"], row["task_state"]) == (s.ACTIVE, None)
+    fault = h.fault(u)
+    assert fault is not None and "queued" in fault["message"]
+    assert os.listdir(snap.snapshot_dir(h.manager.deps)) == []
+
+
+def test_formats_already_right_are_not_patched(
+        container_host: tuple[Harness, MemoryImageClient]) -> None:
+    h, _ = container_host
+    client = RefusingFormats()  # any set_formats call would fail the snapshot
+    h.manager.deps.image_client = client
+    u = active(h)
+    image = client.create(CTX, name="c", disk_format="raw", container_format="docker",
+                          properties={"instance_uuid": u, "image_type": "snapshot"})
+    with h.db.write() as conn:
+        assert inst_db.transition(conn, u, {"task_state": s.IMAGE_SNAPSHOT},
+                                  expected_task=[None])
+        inst_db.start_action(conn, u, "createImage", CTX)
+    h.client.call(CTX, "snapshot_instance", SnapshotInstance(
+        instance_uuid=u, image_id=image.id, kind="snapshot"), server="c1")
+    assert client.records[image.id].status == "active"

@@ -79,3 +79,22 @@ def test_upload_of_a_missing_file_leaves_the_image_queued(client: LocalImageClie
     with pytest.raises(FileNotFoundError):
         client.upload(ME, record.id, str(tmp_path / "missing"))
     assert client.get(ME, record.id).status == "queued"
+
+
+def test_set_formats_only_while_queued(client: LocalImageClient, tmp_path: Path) -> None:
+    record = client.create(ME, name="snap", disk_format="qcow2", container_format="bare")
+    changed = client.set_formats(ME, record.id, disk_format="raw", container_format="docker")
+    assert (changed.disk_format, changed.container_format) == ("raw", "docker")
+    assert changed.status == "queued"
+    with pytest.raises(exceptions.ImageNotFound):
+        client.set_formats(OTHER, record.id, disk_format="qcow2", container_format="bare")
+    with pytest.raises(exceptions.Invalid):  # Glance's rule: ami formats go together
+        client.set_formats(ME, record.id, disk_format="ami", container_format="bare")
+    src = tmp_path / "image.tar"
+    src.write_bytes(b"tar" * 100)
+    client.upload(ME, record.id, str(src))
+    with pytest.raises(exceptions.Forbidden, match="queued"):
+        client.set_formats(ME, record.id, disk_format="qcow2", container_format="bare")
+    shown = client.get(ME, record.id)
+    assert (shown.disk_format, shown.container_format, shown.status) == ("raw", "docker",
+                                                                         "active")

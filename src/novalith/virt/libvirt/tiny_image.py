@@ -30,13 +30,14 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from novalith import exceptions
+from novalith.virt.deb_packages import download as _download
+from novalith.virt.deb_packages import run as _run
 
 LOG = logging.getLogger(__name__)
 
@@ -216,30 +217,6 @@ def build(cache_dir: Path | None = None, *, force: bool = False) -> TinyImage:
     assert done is not None
     LOG.info("Built the tiny guest (kernel %s) in %s", version, directory)
     return done
-
-
-def _run(cmd: list[str], cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError as err:
-        raise exceptions.NovalithError(f"{cmd[0]} is not installed: {err}") from err
-    if proc.returncode != 0:
-        raise exceptions.NovalithError(
-            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return proc.stdout
-
-
-def _download(work: Path, package: str) -> Path:
-    before = set(work.glob("*.deb"))
-    try:
-        _run(["apt-get", "download", package], cwd=work)
-    except exceptions.NovalithError as err:
-        raise exceptions.NovalithError(
-            f"{err} (is the package list current? try 'apt-get update')") from err
-    new = sorted(set(work.glob("*.deb")) - before)
-    if not new:
-        raise exceptions.NovalithError(f"apt-get download {package} produced no .deb")
-    return new[0]
 
 
 def _download_kernel(work: Path) -> Path:

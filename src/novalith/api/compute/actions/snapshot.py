@@ -11,9 +11,12 @@ Response: 202; from microversion 2.45 the body ``{"image_id": ...}``, before it 
 ``Location`` header with the image's URL (createBackup sends it only when
 ``rotation`` > 0, as Nova does).
 
-Image properties: the instance's image properties (those Nova does not mark
-non-inheritable), the request's ``metadata``, then ``image_type`` (snapshot/backup),
-``instance_uuid``, ``base_image_ref``, ``user_id``, ``owner_project_name``,
+Image properties: the instance's image properties (``hypervisor_type``,
+``architecture``, ``os_command_line``, ... so that the snapshot boots where its server
+could), less the non-inheritable ones (``[DEFAULT] non_inheritable_image_properties``
+and, whatever that says, the image signature and volume encryption key properties,
+which belong to one image's data), the request's ``metadata``, then ``image_type``
+(snapshot/backup), ``instance_uuid``, ``base_image_ref``, ``user_id``, ``owner_project_name``,
 ``owner_user_name`` and, for backups, ``backup_type`` (the request cannot override
 these, so rotation always finds its own backups). ``min_disk`` is the larger of the
 image's and the flavor's root disk, ``min_ram`` the image's.
@@ -35,8 +38,11 @@ from novalith.compute.state_machine import IMAGE_ACTIONS
 from novalith.db import instances as inst_db
 from novalith.image.client import ImageClient
 
-#: Properties that never pass from the instance's image to its snapshot (Nova's list).
-NON_INHERITABLE = frozenset({"cache_in_nova", "bittorrent", "img_signature",
+#: Properties that never pass from the instance's image to its snapshot, whatever
+#: ``[DEFAULT] non_inheritable_image_properties`` says (as in Nova): they describe the
+#: data of that one image.
+NON_INHERITABLE = frozenset({"cinder_encryption_key_id",
+                             "cinder_encryption_key_deletion_policy", "img_signature",
                              "img_signature_hash_method", "img_signature_certificate_uuid",
                              "img_signature_key_type"})
 #: Nova's default image metadata quota (``[quota] metadata_items``).
@@ -109,8 +115,8 @@ def _properties(call: Call, row: Any, kind: str, metadata: dict[str, str],
                 **extra: str) -> tuple[dict[str, Any], int, int]:
     """The new image's properties, min_disk and min_ram (see the module docstring)."""
     image = (row["system_metadata"] or {}).get("image") or {}
-    props = {k: v for k, v in (image.get("properties") or {}).items()
-             if k not in NON_INHERITABLE}
+    skip = NON_INHERITABLE | call.services.config.non_inheritable_image_properties
+    props = {k: v for k, v in (image.get("properties") or {}).items() if k not in skip}
     props.update(metadata)
     props.update({"image_type": kind, "instance_uuid": row["uuid"],
                   "base_image_ref": row["image_ref"] or "", "user_id": call.ctx.user_id or "",
