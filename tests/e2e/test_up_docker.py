@@ -89,8 +89,9 @@ def test_up_with_the_docker_driver_boots_the_demo_and_its_snapshot(
         assert busybox.visibility == "public" and busybox.hypervisor_type == "docker"
         demo = conn.compute.find_server("demo", ignore_missing=False)
         made.append(demo)
-        snap = conn.compute.create_server_image(demo, "demo-snap", wait=True, timeout=WAIT)
-        snap = conn.image.get_image(snap.id)
+        made_image = conn.compute.create_server_image(demo, "demo-snap", wait=True,
+                                                      timeout=WAIT)
+        snap = conn.image.get_image(made_image.id)
         assert (snap.status, snap.container_format, snap.disk_format) == ("active", "docker",
                                                                           "raw")
         assert snap.hypervisor_type == "docker"
