@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -45,6 +46,8 @@ _ERRORS: dict[int, type[exceptions.NovalithError]] = {
     503: exceptions.ServiceUnavailable}
 #: Bytes read from the socket at a time by a download (handed whole to the hash lanes).
 DOWNLOAD_CHUNK = 4 * CHUNK_SIZE
+#: Bytes per sendfile call of an upload (progress is reported after each).
+_SENDFILE_PIECE = 16 * CHUNK_SIZE
 
 _RECORD_FIELDS = ("id", "name", "disk_format", "container_format", "size", "min_disk",
                   "min_ram", "checksum", "status", "owner", "visibility", "os_hash_algo",
@@ -84,6 +87,18 @@ class _Reader:
         if data and self._progress is not None:
             self._progress(len(data))
         return data
+
+    def send_to(self, sock: socket.socket) -> None:
+        """All of the file to ``sock`` with sendfile (no copy through Python), in
+        pieces so that progress is reported as it goes."""
+        offset, size = 0, os.fstat(self._fh.fileno()).st_size
+        while offset < size:
+            sent = sock.sendfile(self._fh, offset, min(_SENDFILE_PIECE, size - offset))
+            if not sent:
+                raise ConnectionError("connection closed while sending image data")
+            offset += sent
+            if self._progress is not None:
+                self._progress(sent)
 
     def close(self) -> None:
         self._fh.close()
@@ -218,9 +233,19 @@ class HttpImageClient:
             url = urlsplit(self.auth.endpoint())
             conn = self._connection(url.scheme, url.hostname or "", url.port)
             sent = body() if body is not None else None
+            all_headers = {**headers, "X-Auth-Token": self.auth.token()}
             try:
-                conn.request(method, f"{url.path}/v2{path}", body=sent,
-                             headers={**headers, "X-Auth-Token": self.auth.token()})
+                if isinstance(sent, _Reader) and type(conn) is http.client.HTTPConnection:
+                    # Plain HTTP: headers through http.client, the file by sendfile.
+                    conn.putrequest(method, f"{url.path}/v2{path}")
+                    for name, value in all_headers.items():
+                        conn.putheader(name, value)
+                    conn.endheaders()
+                    assert conn.sock is not None
+                    sent.send_to(conn.sock)
+                else:
+                    conn.request(method, f"{url.path}/v2{path}", body=sent,
+                                 headers=all_headers)
                 resp = conn.getresponse()
             except (BrokenPipeError, ConnectionResetError):
                 resp = conn.getresponse()  # the server answered before reading it all
