@@ -22,6 +22,8 @@
     ├── PayloadTooLarge                413  over a size cap or a per-item quota
     ├── UnsupportedMediaType           415  wrong Content-Type for the route
     ├── NoValidHost                    (no HTTP use: becomes an instance fault)
+    ├── BuildFailed, Rescheduled       (no HTTP use: a host could not, or would not, build
+    │                                   an instance; the conductor reschedules it)
     ├── MigrationError                 500  a move step failed (becomes a fault)
     │   ├── ResizeError                     the driver cannot do this resize
     │   └── MigrationAborted                a live migration was aborted on request
@@ -197,6 +199,13 @@ class BuildFailed(NovalithError):
     """A driver failed to spawn; the conductor may reschedule."""
 
     message = "Build of instance %(instance_uuid)s failed: %(reason)s"
+
+
+class Rescheduled(NovalithError):
+    """A compute host refused a build before starting it (the late server-group
+    check); the conductor reschedules it to another host."""
+
+    message = "Build of instance %(instance_uuid)s was re-scheduled: %(reason)s"
 
 
 class DiskOperationFailed(NovalithError):

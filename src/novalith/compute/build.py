@@ -1,11 +1,18 @@
-"""Build and run an instance on this host: spawn, then ACTIVE; on failure, reschedule."""
+"""Build and run an instance on this host: spawn, then ACTIVE; on failure, reschedule.
+
+A member of an affinity or anti-affinity group is checked against its group first
+(compute.group_policy); a build that would break the policy is refused before
+anything is built, and rescheduled like a failed one.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Connection, bindparam, update
 
+from novalith import exceptions
+from novalith.compute import group_policy
 from novalith.compute.deps import ComputeDeps
 from novalith.compute.rpcapi import BuildAndRun
 from novalith.conductor.rpcapi import Reschedule
@@ -31,7 +38,9 @@ _START = (update(INST)
 def build_and_run(deps: ComputeDeps, ctx: RequestContext, req: BuildAndRun) -> None:
     inst = req.instance
     with deps.locks.get(inst.uuid):
-        with deps.db.write() as conn:
+        group = group_policy.hard_group(deps, inst.uuid, req.request_spec)
+        refused: exceptions.Rescheduled | None = None
+        with group_policy.serialised(deps, group), deps.db.write() as conn:
             # Only an instance still waiting for a build on this very host: a message
             # that arrives twice, or late after a reschedule moved the instance on,
             # builds nothing.
@@ -39,19 +48,23 @@ def build_and_run(deps: ComputeDeps, ctx: RequestContext, req: BuildAndRun) -> N
                                             "b_now": utcnow()}).rowcount == 1
             if started:
                 inst_db.start_event(conn, inst.uuid, ctx.request_id, EVENT, deps.host)
+                if group is not None:
+                    refused = group_policy.check(conn, group, inst.uuid, deps.host)
+                if refused is not None:  # nothing built yet: straight back to the scheduler
+                    _back_to_scheduler(conn, inst.uuid, refused, ctx)
         if not started:
             # Deleted (or taken over) while it waited for us: nothing was built here.
             LOG.info("Instance %s no longer waits for a build here; skipping", inst.uuid)
+            return
+        if refused is not None:
+            _reschedule(deps, ctx, req, str(refused.kwargs["reason"]))
             return
         try:
             deps.driver.spawn(inst, req.admin_password)
         except Exception as exc:
             LOG.warning("Build of %s failed on %s: %s", inst.uuid, deps.host, exc)
             if _undo_spawn(deps, inst.uuid, inst, exc, ctx):
-                deps.conductor.cast(ctx, "reschedule", Reschedule(
-                    instance_uuid=inst.uuid, request_spec=req.request_spec,
-                    failed_host=deps.host, reason=str(exc),
-                    admin_password=req.admin_password))
+                _reschedule(deps, ctx, req, str(exc))
             return
         now = utcnow()
         with deps.db.write() as conn:
@@ -63,6 +76,14 @@ def build_and_run(deps: ComputeDeps, ctx: RequestContext, req: BuildAndRun) -> N
             inst_db.finish_event(conn, inst.uuid, ctx.request_id, EVENT)
         if not done:
             _spawned_for_nothing(deps, inst)
+
+
+def _reschedule(deps: ComputeDeps, ctx: RequestContext, req: BuildAndRun, reason: str
+                ) -> None:
+    """Ask the conductor for another host (``reason`` ends up in the fault if none is left)."""
+    deps.conductor.cast(ctx, "reschedule", Reschedule(
+        instance_uuid=req.instance.uuid, request_spec=req.request_spec,
+        failed_host=deps.host, reason=reason, admin_password=req.admin_password))
 
 
 def _spawned_for_nothing(deps: ComputeDeps, inst: InstanceSpec) -> None:
@@ -95,9 +116,16 @@ def _undo_spawn(deps: ComputeDeps, uuid: str, inst: object, exc: BaseException,
     except Exception:
         LOG.exception("Clean-up after failed spawn of %s failed", uuid)
     with deps.db.write() as conn:
-        back = inst_db.transition(conn, uuid, {"task_state": s.SCHEDULING},
-                                  expected_vm=[s.BUILDING], expected_task=[s.SPAWNING])
-        if back:
-            claims.release(conn, uuid, clear_host=True)
-        inst_db.finish_event(conn, uuid, ctx.request_id, EVENT, exc=exc, finish_action=False)
+        return _back_to_scheduler(conn, uuid, exc, ctx)
+
+
+def _back_to_scheduler(conn: Connection, uuid: str, exc: BaseException,
+                       ctx: RequestContext) -> bool:
+    """spawning -> scheduling, the claim and host released, the event closed with the
+    error; False (nothing changed but the event) if the instance moved on meanwhile."""
+    back = inst_db.transition(conn, uuid, {"task_state": s.SCHEDULING},
+                              expected_vm=[s.BUILDING], expected_task=[s.SPAWNING])
+    if back:
+        claims.release(conn, uuid, clear_host=True)
+    inst_db.finish_event(conn, uuid, ctx.request_id, EVENT, exc=exc, finish_action=False)
     return back

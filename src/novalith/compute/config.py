@@ -26,6 +26,8 @@ class ComputeConfig:
     instances_path: str = "instances"
     image_cache_manager_interval: int = 2400
     resize_confirm_window: int = 0  # seconds; 0: never auto-confirm (compute.move_recovery)
+    # [workarounds]: skip the late server-group check before a build (compute.group_policy)
+    disable_group_policy_check_upcall: bool = False
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, host: str | None = None) -> ComputeConfig:
@@ -49,4 +51,6 @@ class ComputeConfig:
             image_cache_manager_interval=(conf.image_cache.manager_interval
                                           if conf.image_cache.manager_interval != 0 else 60),
             resize_confirm_window=conf.resize_confirm_window,
+            disable_group_policy_check_upcall=(
+                conf.workarounds.disable_group_policy_check_upcall),
         )

@@ -20,6 +20,9 @@ class ComputeDeps:
     conductor: RPCClient
     scheduler: RPCClient
     locks: InstanceLocks = field(default_factory=InstanceLocks)
+    # One lock per server group (keyed by group uuid): the late group-policy check of
+    # two builds of one group on this host runs one after the other (compute.group_policy).
+    group_locks: InstanceLocks = field(default_factory=InstanceLocks)
     node_id: int | None = None
     # How compute reaches the image service (None: no image service wired in).
     image_client: ImageClient | None = None

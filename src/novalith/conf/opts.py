@@ -9,7 +9,7 @@ from oslo_config import cfg
 # One module per area; each has list_opts() -> [(group, [opts])].
 _MODULES = ("default", "database", "api", "identity", "scheduler", "compute", "fake_driver",
             "bootstrap", "image_cache", "image", "service", "conductor", "libvirt", "docker",
-            "quota", "policy", "moves")
+            "quota", "policy", "moves", "workarounds")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

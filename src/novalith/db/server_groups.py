@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Table, delete, insert, select
+from sqlalchemy import Connection, RowMapping, Table, delete, insert, or_, select
 
 from novalith.db.base import new_uuid, utcnow
 from novalith.db.models import Instance, InstanceGroup, InstanceGroupMember
+from novalith.objects import states
 
 GROUP: Table = InstanceGroup.__table__  # type: ignore[assignment]
 MEMBER: Table = InstanceGroupMember.__table__  # type: ignore[assignment]
@@ -83,3 +84,25 @@ def member_hosts(conn: Connection, group_id: int, exclude: Iterable[str] = ()) -
     if skip:
         q = q.where(INST.c.uuid.notin_(skip))
     return [row.host for row in conn.execute(q)]
+
+
+def lock(conn: Connection, group_id: int) -> bool:
+    """Lock the group's row until the caller's write transaction ends (a no-op on
+    SQLite, whose write transaction already excludes other writers); False if the
+    group is gone. On PostgreSQL the lock is FOR NO KEY UPDATE, so boots adding
+    members (their foreign key takes a key-share lock) do not wait for it."""
+    return conn.execute(select(GROUP.c.id).where(GROUP.c.id == group_id)
+                        .with_for_update(key_share=True)).first() is not None
+
+
+def placed_member_hosts(conn: Connection, group_id: int, exclude: str) -> set[str]:
+    """The hosts of the live members other than ``exclude`` that a host has taken on:
+    a member still waiting for its build (building, task scheduling) does not count
+    yet; it is checked when its own build starts."""
+    not_waiting = or_(INST.c.vm_state != states.BUILDING, INST.c.task_state.is_(None),
+                      INST.c.task_state != states.SCHEDULING)
+    q = (select(INST.c.host).distinct()
+         .select_from(MEMBER.join(INST, INST.c.uuid == MEMBER.c.instance_uuid))
+         .where(MEMBER.c.group_id == group_id, INST.c.deleted == False,  # noqa: E712
+                INST.c.host.isnot(None), INST.c.uuid != exclude, not_waiting))
+    return {row.host for row in conn.execute(q)}

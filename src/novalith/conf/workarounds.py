@@ -1,0 +1,18 @@
+"""[workarounds] options: switches that turn off a safety behaviour, as in nova.conf."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+OPTS: list[cfg.Opt] = [
+    cfg.BoolOpt("disable_group_policy_check_upcall", default=False,
+                help="Skip the late server-group check a compute host makes before it "
+                     "builds a member of an affinity or anti-affinity group (the check "
+                     "refuses a build that would break the policy and lets the conductor "
+                     "reschedule it). Without it, two schedulers placing members of one "
+                     "group at the same instant can break the policy."),
+]
+
+
+def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    return [("workarounds", OPTS)]
