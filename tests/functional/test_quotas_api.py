@@ -208,3 +208,29 @@ def test_metadata_items_quota(cloud: RunningCloud) -> None:
     resp = _boot(cloud, token, "meta", metadata={"a": "1", "b": "2"})
     assert resp.status_code == 403 and "metadata_items" in resp.text
     assert _settle(cloud, token) == []
+
+
+def test_only_counted_quotas_take_the_project_lock(cloud: RunningCloud,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unlimited instances, cores and RAM: creates in the project don't queue on its lock."""
+    from novalith.db import quotas as quota_db
+
+    locked: list[set[str]] = []
+    real_lock = quota_db.lock
+
+    def spy(conn: Any, scopes: Any) -> None:
+        locked.append(set(scopes))
+        real_lock(conn, scopes)
+
+    monkeypatch.setattr(quota_db, "lock", spy)
+    free, free_token = _project(cloud, "q-unlimited")
+    capped, capped_token = _project(cloud, "q-capped")
+    with cloud.client(version="2.47") as admin:
+        assert admin.put(f"/os-quota-sets/{free}", json={"quota_set": {
+            "instances": -1, "cores": -1, "ram": -1}}).status_code == 200
+    locked.clear()  # the quota update itself locks the project
+    assert _boot(cloud, free_token, "free").status_code == 202
+    assert _boot(cloud, capped_token, "capped").status_code == 202
+    assert locked == [set(), {f"project:{capped}"}]
+    _delete_all(cloud, free_token)
+    _delete_all(cloud, capped_token)

@@ -79,23 +79,28 @@ def reserve(conn: Connection, call: Call, rows: list[dict[str, Any]], min_count:
     if cap != quota_db.UNLIMITED and len(metadata) > cap:
         raise exceptions.QuotaExceeded(f"Quota exceeded for metadata_items: Requested "
                                        f"{len(metadata)}, but the limit is {cap}.")
-    scopes = {f"project:{project_id}"}
+    group_cap = quota_db.UNLIMITED
     if group is not None:
+        group_cap = quota_db.limits(conn, group["project_id"],
+                                    call.services.config.quota.defaults)["server_group_members"]
+    # Lock only what will be counted: with unlimited quotas, concurrent creates in one
+    # project need not queue behind each other.
+    scopes = set()
+    if any(limit.get(r, quota_db.UNLIMITED) != quota_db.UNLIMITED
+           for r in ("instances", "cores", "ram")):
+        scopes.add(f"project:{project_id}")
+    if group is not None and group_cap != quota_db.UNLIMITED:
         scopes.add(f"project:{group['project_id']}")
     quota_db.lock(conn, scopes)
     first = rows[0]
     allowed = quota_db.check_instances(
         conn, project_id, limit, {"cores": first["vcpus"], "ram": first["memory_mb"]},
         min_count, len(rows))
-    if group is not None:
-        group_limit = quota_db.limits(conn, group["project_id"],
-                                      call.services.config.quota.defaults)
-        cap = group_limit["server_group_members"]
-        if cap != quota_db.UNLIMITED:
-            room = cap - quota_db.group_members(conn, group["id"])
-            if room < min_count:
-                raise exceptions.QuotaExceeded("Quota exceeded, too many servers in group")
-            allowed = min(allowed, room)
+    if group is not None and group_cap != quota_db.UNLIMITED:
+        room = group_cap - quota_db.group_members(conn, group["id"])
+        if room < min_count:
+            raise exceptions.QuotaExceeded("Quota exceeded, too many servers in group")
+        allowed = min(allowed, room)
     return rows[:allowed]
 
 
