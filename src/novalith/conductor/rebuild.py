@@ -1,7 +1,9 @@
 """Rebuild and evacuation: the conductor's part.
 
-A rebuild stays on the instance's host: the conductor only hands it to that
-compute. An evacuation needs a destination: the scheduler claims one on the
+A rebuild stays on the instance's host: the conductor hands it to that compute,
+after checking, when the image changes, that the host accepts the new image
+(conductor.rebuild_check; a refused rebuild ends in ERROR with the old image
+back, as in Nova). An evacuation needs a destination: the scheduler claims one on the
 migration row (the source host is ignored, a requested host passes the
 filters unless forced), then the destination compute rebuilds the instance
 there (compute.rebuild). Without a destination the instance keeps its
@@ -18,6 +20,7 @@ import msgspec
 from novalith import exceptions
 from novalith.compute.rpcapi import RebuildInstance
 from novalith.conductor.migrate import claim_destination, end_failed, move_spec
+from novalith.conductor.rebuild_check import host_accepts_image
 from novalith.conductor.rpcapi import RebuildServer
 from novalith.db import instances as inst_db
 from novalith.db import moves as moves_db
@@ -40,6 +43,9 @@ def rebuild_server(mgr: Any, ctx: RequestContext, req: RebuildServer) -> None:
                              preserve_ephemeral=req.preserve_ephemeral,
                              migration_id=req.migration_id)
     if req.migration_id is None:
+        if req.previous_image is not None and not host_accepts_image(
+                mgr, ctx, row, req.previous_image, EVENT):
+            return
         mgr.compute.cast(ctx, "rebuild_instance", target, server=row["host"])
         return
     if mig is None or mig["status"] != moves_db.ACCEPTED:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from novalith.objects.specs import RequestSpec
+from novalith.objects.specs import ImageMeta, RequestSpec
 from novalith.rpc.dispatch import Surface
 
 
@@ -43,14 +43,29 @@ class LiveMigrateServer(msgspec.Struct, frozen=True, kw_only=True):
     force: bool = False
 
 
+class PreviousImage(msgspec.Struct, frozen=True, kw_only=True):
+    """A server's image columns before a rebuild replaced them (put back if refused)."""
+
+    image_ref: str = ""
+    kernel_id: str | None = None
+    ramdisk_id: str | None = None
+    #: ``system_metadata["image"]``; None when the server had none (volume-backed).
+    meta: ImageMeta | None = None
+
+
 class RebuildServer(msgspec.Struct, frozen=True, kw_only=True):
-    """Rebuild on the instance's host, or evacuate (``migration_id`` set) (cast)."""
+    """Rebuild on the instance's host, or evacuate (``migration_id`` set) (cast).
+
+    ``previous_image`` is set when a rebuild changes the image: the conductor then
+    asks the scheduler whether the host accepts the new one (conductor.rebuild_check).
+    """
 
     instance_uuid: str
     admin_password: str | None = None
     preserve_ephemeral: bool = False
     migration_id: int | None = None
     force: bool = False
+    previous_image: PreviousImage | None = None
 
 
 SURFACE = Surface(topic="conductor", version=1, methods={

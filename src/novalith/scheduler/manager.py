@@ -36,6 +36,8 @@ from novalith.scheduler.host_state import HostState
 from novalith.scheduler.plugins import load_filters, load_weighers
 from novalith.scheduler.rpcapi import (
     SURFACE,
+    CheckHost,
+    HostCheck,
     MoveSelection,
     RefreshHost,
     SelectAndClaim,
@@ -179,6 +181,14 @@ class SchedulerManager:
     def select_and_claim_move(self, ctx: RequestContext, req: SelectAndClaimMove
                               ) -> MoveSelection:
         return moves.select_and_claim_move(self, req)
+
+    def check_host(self, ctx: RequestContext, req: CheckHost) -> HostCheck:
+        """The rebuild check: the filters that run on rebuild, on the requested host."""
+        if time.monotonic() - self._refreshed > self.refresh_seconds:
+            self.refresh_all()
+        with self._lock:
+            failure = self.selector.check_host(list(self._hosts.values()), req.request_spec)
+        return HostCheck(failure=failure)
 
     def _place_one(self, hosts: list[HostState], spec: Any, uuid: str) -> Selection | None:
         """Choose and claim a host for one instance; None if the instance went away."""

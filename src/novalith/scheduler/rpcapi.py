@@ -53,8 +53,23 @@ class MoveSelection(msgspec.Struct, frozen=True, kw_only=True):
     node_id: int
 
 
+class CheckHost(msgspec.Struct, frozen=True, kw_only=True):
+    """May the instance stay on ``request_spec.requested_host`` (and ``requested_node``)
+    with ``request_spec.image``? A rebuild with a new image asks this (call). Only the
+    filters that run on rebuild judge; nothing is weighed, consumed or claimed."""
+
+    request_spec: RequestSpec
+
+
+class HostCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to CheckHost: ``failure`` says why not (safe to show), None if it may."""
+
+    failure: str | None = None
+
+
 SURFACE = Surface(topic="scheduler", version=1, methods={
     "select_and_claim": (SelectAndClaim, SelectAndClaimResult),
     "select_and_claim_move": (SelectAndClaimMove, MoveSelection),
     "refresh_host": (RefreshHost, None),
+    "check_host": (CheckHost, HostCheck),
 })

@@ -13,6 +13,10 @@ from the DB before and makes the atomic DB claim after. Per instance:
    server group, add the host to ``spec.group_hosts``).
 
 Only the best few hosts are ever ordered (a partial selection), never all of them.
+
+:meth:`HostSelector.check_host` answers a different question without consuming
+anything: may an instance stay on the host it holds with a new image (a rebuild)?
+Only the filters with ``run_on_rebuild`` judge it, no weigher runs.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class HostSelector:
         self.weighers = list(weighers)
         self.config = config
         self._filter_names = [f.name for f in self.filters]
+        self._rebuild_filters = [f for f in self.filters if f.run_on_rebuild]
         self._rng = rng or random.Random()
 
     def select(
@@ -97,6 +102,24 @@ class HostSelector:
                 host.release(spec.flavor)
             raise
         return result
+
+    def check_host(self, hosts: list[HostState], spec: RequestSpec) -> str | None:
+        """Why ``spec.requested_host`` (and ``requested_node``) cannot keep the instance
+        with ``spec.image``, or None when it can. Nothing is consumed or claimed: the
+        instance's flavor is already accounted for there."""
+        if spec.requested_host is None:
+            raise ValueError("check_host needs spec.requested_host")
+        passing = self._candidates(hosts, spec)
+        if not passing:
+            return "the server's host is unknown to the scheduler"
+        for filt in self._rebuild_filters:
+            passing = filt.filter_all(passing, spec)
+            if not passing:
+                LOG.info("Host %s (node %s) fails %s for %s with image %s",
+                         spec.requested_host, spec.requested_node, filt.name,
+                         spec.instance_uuids, spec.image.id if spec.image else None)
+                return f"the server's host does not pass {filt.name}"
+        return None
 
     def _candidates(self, hosts: list[HostState], spec: RequestSpec) -> list[HostState]:
         if spec.ignore_hosts:

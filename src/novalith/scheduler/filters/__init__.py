@@ -4,9 +4,15 @@ Each filter is an entry point in ``novalith.scheduler.filters``. The selector ca
 :meth:`BaseFilter.filter_all` once per instance over every candidate, so filters
 override it with one list comprehension (no per-host method call) and return the
 input list itself when the request does not concern them.
+
+A filter whose ``run_on_rebuild`` is True also judges whether an instance may stay
+on its host with a new image (a rebuild); the others (capacity, liveness, zone,
+server group) would count the instance against the host it already holds.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from novalith.conf.scheduler import SchedulerConfig
 from novalith.objects.specs import RequestSpec
@@ -15,6 +21,9 @@ from novalith.scheduler.host_state import HostState
 
 class BaseFilter:
     """A host predicate over one request. Must not touch the DB or RPC."""
+
+    #: Whether a rebuild with a new image runs this filter on the instance's own host.
+    run_on_rebuild: ClassVar[bool] = False
 
     def __init__(self, config: SchedulerConfig | None = None) -> None:
         self.config = config or SchedulerConfig()

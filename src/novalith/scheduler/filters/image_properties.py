@@ -150,6 +150,8 @@ def supports(entries: tuple[SupportedInstance, ...], wanted: _Wanted) -> bool:
 
 
 class ImagePropertiesFilter(BaseFilter):
+    run_on_rebuild = True  # a rebuild's new image must suit the host it stays on
+
     def host_passes(self, host: HostState, spec: RequestSpec) -> bool:
         return bool(self.filter_all([host], spec))
 

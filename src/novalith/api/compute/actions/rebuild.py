@@ -15,7 +15,7 @@ from novalith.api.compute.actions import action
 from novalith.api.compute.server_views import ServerView
 from novalith.api.deps import Call
 from novalith.api.responses import JSON
-from novalith.conductor.rpcapi import RebuildServer
+from novalith.conductor.rpcapi import PreviousImage, RebuildServer
 from novalith.db import images as image_db
 from novalith.db import instances as inst_db
 from novalith.objects.specs import FlavorSpec, ImageMeta
@@ -42,6 +42,14 @@ def _image(conn: Any, call: Call, ref: Any, flavor: FlavorSpec) -> ImageMeta:
     if flavor.root_gb and (row["min_disk"] or 0) > flavor.root_gb:
         raise exceptions.Invalid("Flavor's disk is too small for requested image.")
     return image_db.to_meta(row)
+
+
+def _previous_image(row: Any, sysmeta: dict[str, Any]) -> PreviousImage:
+    """What the conductor puts back if the host refuses a new image."""
+    meta = sysmeta.get("image")
+    return PreviousImage(image_ref=row["image_ref"] or "", kernel_id=row["kernel_id"],
+                         ramdisk_id=row["ramdisk_id"],
+                         meta=msgspec.convert(meta, ImageMeta) if meta else None)
 
 
 def _values(call: Call, body: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +102,7 @@ def rebuild(call: Call, row: Any, args: Any) -> Response:
         if "metadata" in values:
             move_api.check_metadata_count(conn, call, row["project_id"], len(values["metadata"]))
         sysmeta = dict(row["system_metadata"] or {})
+        previous = _previous_image(row, sysmeta)
         sysmeta["image"] = msgspec.to_builtins(image)
         values.update(image_ref=image.id, system_metadata=sysmeta,
                       kernel_id=image.properties.get("kernel_id"),
@@ -103,7 +112,8 @@ def rebuild(call: Call, row: Any, args: Any) -> Response:
     if password is None and call.services.config.enable_instance_password:
         password = "".join(secrets.choice(_PW_CHARS) for _ in range(12))
     req = RebuildServer(instance_uuid=row["uuid"], admin_password=password,
-                        preserve_ephemeral=preserve)
+                        preserve_ephemeral=preserve,
+                        previous_image=previous if previous.image_ref != image.id else None)
     move_api.deliver(call, row, "rebuild", None, lambda: call.services.conductor.cast(
         call.ctx, "rebuild_server", req))
     assert updated is not None
