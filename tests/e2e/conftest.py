@@ -24,6 +24,8 @@ import openstack
 import pytest
 from openstack.connection import Connection
 
+from fixtures.sdk_warnings import SDK_WARNINGS  # noqa: F401 - re-exported for the tests
+
 ADMIN_PASSWORD = "e2e-admin-pw-4b1d"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
@@ -149,25 +151,6 @@ def running_cloud(root: Path, **launch_args: Any) -> Iterator[NovalithProcess]:
     if returncode != 0:
         pytest.fail(f"novalith up did not stop cleanly (exit status {returncode}):\n"
                     f"{running.output()}", pytrace=False)
-
-
-#: openstacksdk's own pending deprecations, emitted on ordinary calls, and the
-#: hypervisor fields Nova dropped in 2.88 (we serve 2.47): marks for ``pytestmark``.
-SDK_WARNINGS = [
-    pytest.mark.filterwarnings(
-        "ignore:Support for InfluxDB:openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The 'service_type' parameter is unnecesary:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The _compute_attributes method is deprecated:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The ignore_missing parameter of all find_:"
-        "openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The field '[a-z_]+' has been deprecated:openstack.warnings.RemovedFieldWarning"),
-]
 
 
 @pytest.fixture(scope="session")

@@ -19,20 +19,9 @@ import pytest
 
 from novalith.cmd.docker_image import DEFAULT_DOCKER_URL
 
-from .conftest import NovalithProcess
+from .conftest import SDK_WARNINGS, NovalithProcess
 
-pytestmark = [
-    pytest.mark.e2e,
-    # openstacksdk's own pending deprecations, emitted on ordinary calls.
-    pytest.mark.filterwarnings(
-        "ignore:Support for InfluxDB:openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The 'service_type' parameter is unnecesary:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The _compute_attributes method is deprecated:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-]
+pytestmark = [pytest.mark.e2e, *SDK_WARNINGS]
 
 
 @pytest.fixture

@@ -15,23 +15,10 @@ import pytest
 from openstack import exceptions as sdk_exceptions
 from openstack.connection import Connection
 
-from .conftest import NovalithProcess
+from .conftest import SDK_WARNINGS, NovalithProcess
 from .image_helpers import cut_off_upload, make_qcow2, sha256, store_files
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.filterwarnings(
-        "ignore:Support for InfluxDB:openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The ignore_missing parameter of all find_:"
-        "openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The _compute_attributes method is deprecated:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The 'service_type' parameter is unnecesary:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-]
+pytestmark = [pytest.mark.e2e, *SDK_WARNINGS]
 
 
 @pytest.fixture

@@ -16,21 +16,9 @@ from openstack import exceptions as sdk_exceptions
 from openstack.compute.v2.server import Server
 from openstack.connection import Connection
 
-from .conftest import NovalithProcess
+from .conftest import SDK_WARNINGS, NovalithProcess
 
-# openstacksdk's own internals emit its pending-deprecation warnings on ordinary calls
-# (connect, list, get); warnings are errors here, so ignore exactly those messages.
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.filterwarnings(
-        "ignore:Support for InfluxDB:openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The 'service_type' parameter is unnecesary:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The _compute_attributes method is deprecated:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-]
+pytestmark = [pytest.mark.e2e, *SDK_WARNINGS]
 
 # conn.image.find_image calls the base find with ignore_missing=True itself, which
 # warns even when the caller passes ignore_missing=False.

@@ -18,22 +18,10 @@ from openstack.connection import Connection
 
 from novalith.virt.images import qemu_img
 
-from .conftest import NovalithProcess, launch, stop
+from .conftest import SDK_WARNINGS, NovalithProcess, launch, stop
 from .test_cli import Cli
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.filterwarnings(
-        "ignore:Support for InfluxDB:openstack.warnings.RemovedInSDK60Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The 'service_type' parameter is unnecesary:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings(
-        "ignore:The _compute_attributes method is deprecated:"
-        "openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings("ignore:The ignore_missing parameter of all find_:"
-                               "openstack.warnings.RemovedInSDK60Warning"),
-]
+pytestmark = [pytest.mark.e2e, *SDK_WARNINGS]
 
 WAIT = 30
 
