@@ -28,6 +28,8 @@ class ComputeConfig:
     resize_confirm_window: int = 0  # seconds; 0: never auto-confirm (compute.move_recovery)
     # [workarounds]: skip the late server-group check before a build (compute.group_policy)
     disable_group_policy_check_upcall: bool = False
+    # [workarounds]: apply the driver's life-cycle events (compute.power_events)
+    handle_virt_lifecycle_events: bool = True
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, host: str | None = None) -> ComputeConfig:
@@ -53,4 +55,5 @@ class ComputeConfig:
             resize_confirm_window=conf.resize_confirm_window,
             disable_group_policy_check_upcall=(
                 conf.workarounds.disable_group_policy_check_upcall),
+            handle_virt_lifecycle_events=conf.workarounds.handle_virt_lifecycle_events,
         )

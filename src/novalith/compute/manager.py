@@ -13,6 +13,7 @@ from novalith.compute import (
     image_cache,
     move_recovery,
     power,
+    power_events,
     reconcile,
     resources,
     snapshot,
@@ -59,6 +60,9 @@ class ComputeManager(MoveRoutes):
             scheduler=RPCClient(transport, SCHEDULER, config.rpc_timeout),
             image_client=image_client,
             compute=RPCClient(transport, SURFACE, config.rpc_timeout))
+        # Out-of-band power changes the driver reports; applied once start-up has
+        # reconciled (compute.power_events).
+        self.power_events = power_events.PowerEvents(self.deps)
         self.service = RPCService(db, transport, config.host, BINARY, SURFACE, self,
                                   config.default_availability_zone, config.report_interval,
                                   config.build_workers)
@@ -74,6 +78,7 @@ class ComputeManager(MoveRoutes):
         self.update_resources()
         move_recovery.at_startup(self.deps)
         reconcile.at_startup(self.deps)
+        self.power_events.start()
         self._audit_usage()
         cfg_ = self.deps.config
         self.service.periodic.add("update_resources", cfg_.update_resources_interval,
@@ -89,6 +94,7 @@ class ComputeManager(MoveRoutes):
 
     def stop(self) -> None:
         self.service.stop()
+        self.power_events.stop()
         self.deps.driver.cleanup_host()
 
     def _audit_usage(self) -> None:
@@ -105,7 +111,7 @@ class ComputeManager(MoveRoutes):
 
     # ---- driver callbacks -------------------------------------------------------------------
     def instance_power_changed(self, uuid: str, power_state: int) -> None:
-        LOG.info("Driver reports power state %s for %s", power_state, uuid)
+        self.power_events.report(uuid, power_state)
 
     def fetch_image(self, image_id: str, dest: str) -> None:
         image_cache.fetch_image(self.deps, image_id, dest)

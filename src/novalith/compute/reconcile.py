@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from novalith import exceptions
-from novalith.compute import move_recovery, snapshot
+from novalith.compute import move_recovery, power_sync, snapshot
 from novalith.compute import state_machine as sm
 from novalith.compute.delete import deleted_values
 from novalith.compute.deps import ComputeDeps
@@ -76,37 +76,22 @@ def at_startup(deps: ComputeDeps) -> None:
 
 
 def sync_power_states(deps: ComputeDeps) -> None:
-    """Record what the hypervisor says: a guest that shut itself down becomes STOPPED, a
-    guest running against a STOPPED instance is powered off; an instance the
-    hypervisor does not know only gets power state NOSTATE (it may be mid-migration
-    or its hypervisor briefly unreachable)."""
+    """Record what the hypervisor says, by the rules of :mod:`.power_sync`: a guest that
+    shut itself down becomes STOPPED, a guest running against a STOPPED instance is
+    powered off; an instance the hypervisor does not know only gets power state
+    NOSTATE (it may be mid-migration or its hypervisor briefly unreachable)."""
     with deps.db.read() as conn:
         rows = inst_db.on_host(conn, deps.host)
     for row in rows:
-        if row["task_state"] is not None or row["vm_state"] in (s.BUILDING, s.ERROR):
+        if not power_sync.applies(row["vm_state"], row["task_state"]):
             continue
-        with deps.locks.get(row["uuid"]):
-            spec = from_row(row)
-            try:
-                power = deps.driver.get_info(spec).power_state
-            except exceptions.InstanceNotFound:
-                power = PowerState.NOSTATE
-            values: dict[str, object] = {}
-            if row["vm_state"] == s.STOPPED and power == PowerState.RUNNING:
-                # The DB says stopped: the guest must not run (Nova force-stops it too).
-                LOG.warning("Stopping %s: running although its instance is stopped",
-                            row["uuid"])
-                deps.driver.power_off(spec)
-                power = PowerState.SHUTDOWN
-            if power != row["power_state"]:
-                values["power_state"] = power
-            if row["vm_state"] == s.ACTIVE and power in (PowerState.SHUTDOWN,
-                                                         PowerState.CRASHED):
-                values["vm_state"] = s.STOPPED
-            if values:
-                LOG.info("Power sync of %s: %s", row["uuid"], values)
-                with deps.db.write() as conn:
-                    inst_db.transition(conn, row["uuid"], values, expected_task=[None])
+        try:
+            power_sync.sync_instance(deps, row["uuid"], seen=row)
+        except exceptions.ServiceUnavailable as err:
+            LOG.warning("Power sync of %s stopped: %s", deps.host, err)
+            return
+        except Exception:
+            LOG.exception("Power sync of %s failed", row["uuid"])
 
 
 def _destroy_quietly(deps: ComputeDeps, spec: object) -> None:

@@ -11,6 +11,11 @@ OPTS: list[cfg.Opt] = [
                      "refuses a build that would break the policy and lets the conductor "
                      "reschedule it). Without it, two schedulers placing members of one "
                      "group at the same instant can break the policy."),
+    cfg.BoolOpt("handle_virt_lifecycle_events", default=True,
+                help="Apply the life-cycle events a compute driver reports (a guest or "
+                     "container stopped, paused or started outside Novalith) at once. "
+                     "When False, only the periodic power state sync "
+                     "(sync_power_state_interval) notices such changes."),
 ]
 
 

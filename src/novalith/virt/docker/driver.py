@@ -16,6 +16,8 @@ How the pieces fit (one module per concern):
   :mod:`.metadata`: the config-drive directory mounted into it;
 * :mod:`.power_state`: container states -> power states (the table is there);
 * :mod:`.resources`: host capacity; :mod:`.snapshot`: commit and save.
+* :mod:`.events`: the engine's container events -> ``instance_power_changed`` at
+  once (a container stopped, killed, paused or restarted outside Novalith).
 
 Identity: a container carries the labels ``novalith.instance_uuid`` and
 ``novalith.host``; the driver finds its containers by those labels only, so
@@ -44,6 +46,7 @@ from novalith.objects.specs import InstanceSpec
 from novalith.objects.states import PowerState
 from novalith.virt.docker import container_spec as cs
 from novalith.virt.docker import engine as eng
+from novalith.virt.docker import events as ev
 from novalith.virt.docker import images, metadata, resources
 from novalith.virt.docker import power_state as ps
 from novalith.virt.docker import snapshot as snap
@@ -85,6 +88,7 @@ class DockerDriver(ComputeDriver, PauseSupport, ConsoleSupport, SnapshotSupport,
                                         self._fetch)
         self._lock = threading.Lock()
         self._building: set[str] = set()
+        self._events: ev.EventWatcher | None = None  # from init_host to cleanup_host
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, host: str, callbacks: ComputeCallbacks) -> Self:
@@ -105,9 +109,18 @@ class DockerDriver(ComputeDriver, PauseSupport, ConsoleSupport, SnapshotSupport,
         version = self._engine_call("version", lambda api: api.version())
         LOG.info("docker driver of %s: engine %s (API %s) at %s", self.host,
                  version.get("Version"), self.engine.api.api_version, self.settings.url)
+        if self._events is None:
+            self._events = ev.EventWatcher(self.engine, self.host, self._power_changed)
+            self._events.start()
 
     def cleanup_host(self) -> None:
+        events, self._events = self._events, None
+        if events is not None:
+            events.stop()
         self.engine.close()
+
+    def _power_changed(self, uuid: str, power_state: int) -> None:
+        self.callbacks.instance_power_changed(uuid, power_state)
 
     # -- finding containers --------------------------------------------------
 

@@ -76,7 +76,7 @@ class Engine:
         while True:
             api = None
             try:
-                _probe(self.settings.url)
+                probe(self.settings.url)
                 api = docker.APIClient(base_url=self.settings.url,
                                        version=self.settings.api_version,
                                        timeout=self.settings.api_timeout,
@@ -121,7 +121,7 @@ class Engine:
                 LOG.debug("closing the engine connection failed", exc_info=True)
 
 
-def _probe(url: str) -> None:
+def probe(url: str) -> None:
     """Connect to a unix socket endpoint and close again: OSError when nobody listens.
 
     docker-py leaks the socket of a failed unix connection (a ResourceWarning later);
