@@ -22,6 +22,12 @@ the driver: the caller puts the instance back to the scheduler and the conductor
 reschedules it elsewhere (this host is in its attempts), up to
 ``[scheduler] max_attempts``. ``[workarounds] disable_group_policy_check_upcall``
 turns the check off.
+
+Moves check the same rules on their destination before anything happens there
+(:func:`refuse_move`): a cold migration or resize in ``prep_resize`` (the conductor
+then tries another host), a live migration in its destination pre-check, an
+evacuation as its rebuild starts. The moving instance itself is left out; members
+that are themselves moving count on the host they still run on.
 """
 
 from __future__ import annotations
@@ -59,11 +65,14 @@ def violation(policy: str, host: str, member_hosts: Collection[str]) -> str | No
     return None
 
 
-def hard_group(deps: ComputeDeps, instance_uuid: str, spec: RequestSpec
+def hard_group(deps: ComputeDeps, instance_uuid: str, spec: RequestSpec | None = None
                ) -> RowMapping | None:
     """The affinity or anti-affinity group the instance is a member of, when the check
-    is on and the boot named a group; None otherwise (no database read then)."""
-    if deps.config.disable_group_policy_check_upcall or group_hint(spec) is None:
+    is on and (for a build, given its ``spec``) the boot named a group; None otherwise
+    (no database read when the check is off or a build named no group). A move passes
+    no spec: membership alone decides, as for Nova's moves."""
+    if deps.config.disable_group_policy_check_upcall or (
+            spec is not None and group_hint(spec) is None):
         return None
     with deps.db.read() as conn:
         group = group_db.group_of(conn, instance_uuid)
@@ -82,8 +91,8 @@ def serialised(deps: ComputeDeps, group: RowMapping | None) -> Iterator[None]:
         yield
 
 
-def check(conn: Connection, group: RowMapping, instance_uuid: str, host: str
-          ) -> exceptions.Rescheduled | None:
+def check(conn: Connection, group: RowMapping, instance_uuid: str, host: str,
+          what: str = "Build") -> exceptions.Rescheduled | None:
     """Check the group's policy for a build of ``instance_uuid`` on ``host``, in the
     caller's write transaction (which this locks the group's row for); the error to
     reschedule with, or None if the build may go on."""
@@ -93,6 +102,18 @@ def check(conn: Connection, group: RowMapping, instance_uuid: str, host: str
     reason = violation(group["policy"], host, hosts)
     if reason is None:
         return None
-    LOG.warning("Build of %s refused on %s: %s (group %s, members on %s)", instance_uuid,
-                host, reason, group["uuid"], sorted(hosts))
+    LOG.warning("%s of %s refused on %s: %s (group %s, members on %s)", what,
+                instance_uuid, host, reason, group["uuid"], sorted(hosts))
     return exceptions.Rescheduled(instance_uuid=instance_uuid, reason=reason)
+
+
+def refuse_move(deps: ComputeDeps, instance_uuid: str, host: str) -> str | None:
+    """Why moving ``instance_uuid`` to ``host`` (this destination) would break its
+    group's hard policy; None when it would not, or the check is off. Writes nothing:
+    the group's row is locked only so that the read sees settled placements."""
+    group = hard_group(deps, instance_uuid)
+    if group is None:
+        return None
+    with serialised(deps, group), deps.db.write() as conn:
+        refused = check(conn, group, instance_uuid, host, what="Move")
+    return None if refused is None else str(refused.kwargs["reason"])

@@ -26,6 +26,7 @@ import logging
 from sqlalchemy import RowMapping
 
 from novalith import exceptions
+from novalith.compute import group_policy
 from novalith.compute import move_steps as steps
 from novalith.compute.deps import ComputeDeps
 from novalith.compute.rpcapi import LiveMigrationCheck, LiveMigrationStep, MoveOp
@@ -57,7 +58,12 @@ def _row(deps: ComputeDeps, uuid: str) -> RowMapping:
 
 def check_destination(deps: ComputeDeps, ctx: RequestContext, req: LiveMigrationCheck
                       ) -> MigrateData:
+    """The destination's pre-check; a hard group policy this host would break refuses
+    the migration (the conductor ends it in error, the server stays on the source)."""
     spec = steps.spec_of(_row(deps, req.instance_uuid))
+    reason = group_policy.refuse_move(deps, req.instance_uuid, deps.host)
+    if reason is not None:
+        raise exceptions.MigrationPreCheckError(reason=reason)
     return _driver(deps).check_can_live_migrate_destination(
         spec, req.block_migration, req.disk_over_commit)
 

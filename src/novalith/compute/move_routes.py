@@ -36,6 +36,9 @@ class MoveRoutes:
     deps: ComputeDeps
 
     # resize and cold migration (compute.resize)
+    def prep_resize(self, ctx: RequestContext, req: MoveOp) -> None:
+        resize.prep_resize(self.deps, ctx, req)
+
     def resize_instance(self, ctx: RequestContext, req: MoveOp) -> None:
         resize.resize_instance(self.deps, ctx, req)
 

@@ -21,12 +21,17 @@ Evacuation (the source's compute service is down or forced down)::
 
 A failed spawn at the destination releases the destination claim; the
 instance stays on the source host in ERROR with a fault, migration failed.
+A destination that would break the instance's hard server-group policy
+(compute.group_policy) refuses it before spawning: the claim is released, the
+migration failed, the instance keeps its vm_state on the source, with a fault.
 """
 
 from __future__ import annotations
 
 import logging
 
+from novalith import exceptions
+from novalith.compute import group_policy
 from novalith.compute import move_steps as steps
 from novalith.compute.deps import ComputeDeps
 from novalith.compute.rpcapi import RebuildInstance
@@ -67,6 +72,14 @@ def rebuild_instance(deps: ComputeDeps, ctx: RequestContext, req: RebuildInstanc
             LOG.info("Rebuild of %s superseded before it started", uuid)
             return
         spec = steps.spec_of(row)
+        if evacuating:
+            reason = group_policy.refuse_move(deps, uuid, deps.host)
+            if reason is not None:  # nothing done here yet: no guest to remove
+                steps.fail_move(deps, ctx, uuid, req.migration_id,
+                                exceptions.MigrationError(reason=reason),
+                                event=EVENT, expected_tasks=[s.REBUILDING],
+                                status=moves_db.FAILED)
+                return
         try:
             if not evacuating:
                 deps.driver.destroy(spec, destroy_disks=True)

@@ -4,6 +4,8 @@
 
     API       task resize_prep, migration pre-migrating         (claims: instance=source)
     conductor scheduler claims the destination                  (migration=dest, new flavor)
+    dest      prep_resize (call): the late server-group check; a refusal sends the
+              conductor to another host (this one's claim released), up to max_attempts
     source    resize_instance: task resize_migrating, migration migrating;
               driver.migrate_disk_and_power_off; task resize_migrated, post-migrating
     dest      finish_resize: task resize_finish; driver.finish_migration;
@@ -30,6 +32,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from novalith import exceptions
+from novalith.compute import group_policy
 from novalith.compute import move_steps as steps
 from novalith.compute.deps import ComputeDeps
 from novalith.compute.rpcapi import FinishResize, MoveOp, ResizeFailed
@@ -67,6 +71,16 @@ def start_confirm(conn: Connection, uuid: str, migration_id: int, ctx: RequestCo
             raise RuntimeError("instance in VERIFY_RESIZE without a finished migration")
         inst_db.start_action(conn, uuid, "confirmResize", ctx)
     return ok
+
+
+# ---- destination: the late checks, before anything moves ---------------------------------
+
+def prep_resize(deps: ComputeDeps, ctx: RequestContext, op: MoveOp) -> None:
+    """Refuse (Rescheduled) a destination that would break the instance's hard
+    server-group policy; nothing is written here either way."""
+    reason = group_policy.refuse_move(deps, op.instance_uuid, deps.host)
+    if reason is not None:
+        raise exceptions.Rescheduled(reason)  # only the message crosses the RPC
 
 
 # ---- source: power off and hand the disks over -------------------------------------------

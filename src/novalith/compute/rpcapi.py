@@ -47,9 +47,10 @@ class SnapshotInstance(msgspec.Struct, frozen=True, kw_only=True):
 # ---- moves (compute.resize, compute.live_migrate, compute.rebuild) --------------------------
 
 class MoveOp(msgspec.Struct, frozen=True, kw_only=True):
-    """A step of a move whose migration row says everything else: resize_instance,
-    confirm_resize and finish_revert_resize (source), revert_resize (destination),
-    live_migration_abort and live_migration_force_complete (source)."""
+    """A step of a move whose migration row says everything else: prep_resize and
+    revert_resize (destination), resize_instance, confirm_resize and
+    finish_revert_resize (source), live_migration_abort and
+    live_migration_force_complete (source)."""
 
     instance_uuid: str
     migration_id: int
@@ -112,6 +113,7 @@ SURFACE = Surface(topic="compute", version=1, methods={
     "terminate_instance": (InstanceOp, None),
     "get_console_output": (ConsoleOutput, ConsoleText),
     "snapshot_instance": (SnapshotInstance, None),
+    "prep_resize": (MoveOp, None),
     "resize_instance": (MoveOp, None),
     "finish_resize": (FinishResize, None),
     "abort_resize": (ResizeFailed, None),

@@ -4,9 +4,12 @@ The API has set the task state and written the migration row (status
 pre-migrating, or accepted for a live migration). The conductor asks the
 scheduler for a destination, which claims it on the migration row
 (:func:`novalith.db.claims.claim_move`), then hands over to the source compute
-(compute.resize, compute.live_migrate). When no destination can be had the
-instance keeps its vm_state, loses the task, and gets a fault; the migration
-ends in error.
+(compute.resize, compute.live_migrate). A resize or cold migration first asks
+its destination (prep_resize) whether it takes the instance: one that refuses
+(the late server-group check) gives its claim back and the scheduler picks
+another host, up to ``[scheduler] max_attempts`` hosts. When no destination
+can be had the instance keeps its vm_state, loses the task, and gets a fault;
+the migration ends in error.
 """
 
 from __future__ import annotations
@@ -54,6 +57,31 @@ def claim_destination(mgr: Any, ctx: RequestContext, migration_id: int, spec: Re
     return sel
 
 
+def _claim_accepted_destination(mgr: Any, ctx: RequestContext, migration_id: int,
+                                spec: RequestSpec) -> None:
+    """Claim a destination whose prep_resize accepts the instance; a refused host's
+    claim is released at once and the host left out of the next selection."""
+    uuid = spec.instance_uuids[0]
+    for attempt in range(1, mgr.max_attempts + 1):
+        sel = claim_destination(mgr, ctx, migration_id, spec)
+        try:
+            mgr.compute.call(ctx, "prep_resize", MoveOp(instance_uuid=uuid,
+                                                        migration_id=migration_id),
+                             server=sel.host)
+            return
+        except exceptions.Rescheduled as exc:
+            with mgr.db.write() as conn:
+                claims.release_move(conn, migration_id)
+            reason = str(exc)
+            LOG.info("Destination %s refused migration %s of %s: %s", sel.host,
+                     migration_id, uuid, reason)
+            if attempt == mgr.max_attempts:
+                raise exceptions.MigrationError(reason=(
+                    f"Exceeded maximum number of retries. Exhausted all hosts available "
+                    f"for migrating instance {uuid}. Last error: {reason}")) from exc
+            spec = msgspec.structs.replace(spec, ignore_hosts=[*spec.ignore_hosts, sel.host])
+
+
 def end_failed(mgr: Any, ctx: RequestContext, uuid: str, migration_id: int,
                exc: BaseException, *, task: str, event: str) -> None:
     """No destination (or a failed check): the instance stays as it was."""
@@ -91,7 +119,7 @@ def migrate_server(mgr: Any, ctx: RequestContext, req: MigrateServer) -> None:
         spec = move_spec(conn, row, flavor, ignore_hosts=[] if stay else [row["host"]])
         inst_db.start_event(conn, row["uuid"], ctx.request_id, EV_MIGRATE, mgr.host)
     try:
-        claim_destination(mgr, ctx, req.migration_id, spec)
+        _claim_accepted_destination(mgr, ctx, req.migration_id, spec)
     except exceptions.NovalithError as exc:
         LOG.warning("No destination for migration %s of %s: %s", req.migration_id,
                     row["uuid"], exc)

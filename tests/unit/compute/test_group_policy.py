@@ -240,3 +240,36 @@ def test_a_deleted_group_has_no_policy_left(compute: Harness) -> None:
     with compute.db.write() as conn:
         group_db.remove(conn, gid)
         assert group_policy.check(conn, group, u, HOST) is None
+
+
+# ---- moves: the destination is named, the moving instance left out ---------------------
+
+@pytest.mark.parametrize(("policy", "others", "dest", "expected"), [
+    ("anti-affinity", ["c2"], "c2", ANTI),
+    ("anti-affinity", ["c2"], "c3", None),
+    ("affinity", ["c2"], "c3", AFF),
+    ("affinity", ["c2"], "c2", None),
+    ("affinity", [], "c3", None),  # alone in its group: the mover itself does not count
+    ("soft-anti-affinity", ["c2"], "c2", None),
+])
+def test_refuse_move(compute: Harness, policy: str, others: list[str], dest: str,
+                     expected: str | None) -> None:
+    gid, _ = _group(compute, policy)
+    for host in others:
+        _placed(compute, gid, host=host)
+    mover = _placed(compute, gid, host="c1")
+    assert group_policy.refuse_move(compute.manager.deps, mover, dest) == expected
+    if policy == "anti-affinity":  # a resize on its own host: the mover is left out
+        assert group_policy.refuse_move(compute.manager.deps, mover, "c1") is None
+
+
+def test_refuse_move_respects_the_workaround(make_harness: Callable[..., Harness]  # noqa: F811
+                                             ) -> None:
+    h = make_harness()
+    h.manager.deps.config = dataclasses.replace(h.manager.deps.config,
+                                                disable_group_policy_check_upcall=True)
+    h.start()
+    gid, _ = _group(h, "anti-affinity")
+    _placed(h, gid, host="c2")
+    mover = _placed(h, gid, host="c1")
+    assert group_policy.refuse_move(h.manager.deps, mover, "c2") is None
