@@ -37,6 +37,11 @@ OPTS: list[cfg.Opt] = [
     cfg.IntOpt("connection_timeout", default=10, min=0,
                help="Seconds the compute service keeps trying to reach libvirtd at "
                     "start-up before it refuses to start."),
+    cfg.FloatOpt("lifecycle_event_delay", default=15.0, min=0,
+                 help="Seconds a domain's stopped/shutdown life-cycle event is held "
+                      "before compute hears of it; dropped if the domain starts or "
+                      "resumes meanwhile (a reboot, a quick stop and start), so such "
+                      "a guest is not marked SHUTOFF. 0 reports it at once."),
     cfg.IntOpt("console_log_max_bytes", default=102400, min=1024,
                help="At most this many bytes from the end of console.log are returned "
                     "as console output."),

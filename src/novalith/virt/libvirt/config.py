@@ -32,6 +32,7 @@ class LibvirtSettings(msgspec.Struct, frozen=True, kw_only=True):
     kvm_probe_timeout: float = 5.0
     connection_timeout: int = 10
     console_log_max_bytes: int = 102400
+    lifecycle_event_delay: float = 15.0
     force_config_drive: bool = False
     shutdown_timeout: int = 60
 
@@ -65,6 +66,8 @@ class LibvirtSettings(msgspec.Struct, frozen=True, kw_only=True):
             problems.append("kvm_probe_timeout must be > 0")
         if self.connection_timeout < 0:
             problems.append("connection_timeout must be >= 0")
+        if self.lifecycle_event_delay < 0:
+            problems.append("lifecycle_event_delay must be >= 0")
         if problems:
             raise exceptions.Invalid("Invalid [libvirt] settings: " + "; ".join(problems))
 
@@ -86,5 +89,6 @@ class LibvirtSettings(msgspec.Struct, frozen=True, kw_only=True):
                    kvm_probe_timeout=group.kvm_probe_timeout,
                    connection_timeout=group.connection_timeout,
                    console_log_max_bytes=group.console_log_max_bytes,
+                   lifecycle_event_delay=group.lifecycle_event_delay,
                    force_config_drive=conf.force_config_drive,
                    shutdown_timeout=conf.compute.shutdown_timeout)

@@ -95,18 +95,18 @@ def _alive(conn: Any) -> bool:
 class Connection:
     """A self-healing connection to the hypervisor at ``uri``.
 
-    ``on_domain_event(uuid)`` is called (on the dispatcher thread) whenever a
-    domain's life-cycle state changes.
+    ``on_domain_event(uuid, event)`` is called (on the dispatcher thread) whenever a
+    domain's life-cycle state changes; ``event`` is libvirt's ``VIR_DOMAIN_EVENT_*``.
     """
 
     def __init__(self, uri: str, timeout: float,
-                 on_domain_event: Callable[[str], None] | None = None) -> None:
+                 on_domain_event: Callable[[str, int], None] | None = None) -> None:
         self.uri = uri
         self.timeout = timeout
         self._on_domain_event = on_domain_event
         self._conn: Any = None
         self._lock = threading.Lock()
-        self._events: queue.Queue[str | None] = queue.Queue()
+        self._events: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self._dispatcher: threading.Thread | None = None
         self._closed = False
         self.reconnects = 0
@@ -172,18 +172,19 @@ class Connection:
 
     def _lifecycle_cb(self, conn: Any, dom: Any, event: int, detail: int, opaque: Any) -> None:
         try:
-            self._events.put(dom.UUIDString())
+            self._events.put((dom.UUIDString(), event))
         except Exception:
             LOG.exception("Could not queue a life-cycle event")
 
     def _dispatch(self) -> None:
         while True:
-            uuid = self._events.get()
-            if uuid is None:
+            item = self._events.get()
+            if item is None:
                 return
+            uuid, event = item
             if self._on_domain_event is not None:
                 try:
-                    self._on_domain_event(uuid)
+                    self._on_domain_event(uuid, event)
                 except Exception:
                     LOG.exception("Life-cycle event handler failed for %s", uuid)
 

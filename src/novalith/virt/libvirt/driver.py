@@ -45,6 +45,7 @@ from novalith.virt.libvirt import blueprint, config_drive, domain_xml, guest, ho
 from novalith.virt.libvirt import power_state as ps
 from novalith.virt.libvirt.config import LibvirtSettings
 from novalith.virt.libvirt.connection import Connection, libvirt_module
+from novalith.virt.libvirt.lifecycle_delay import StopEventDelay
 
 LOG = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ class LibvirtDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport,
         super().__init__(host_name, callbacks)
         self.settings = settings
         self.cache = ImageCache(cache_settings, self._fetch)
+        # Off events are held back so a reboot or quick stop+start is no SHUTOFF.
+        self._events = StopEventDelay(settings.lifecycle_event_delay, self._domain_event)
         self.conn = Connection(settings.connection_uri, settings.connection_timeout,
-                               on_domain_event=self._domain_event)
+                               on_domain_event=self._events.event)
         self.virt_type = settings.virt_type
         self.cache_mode = "none"
         self._lock = threading.Lock()
@@ -84,6 +87,7 @@ class LibvirtDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport,
 
     def init_host(self) -> None:
         libvirt_module()  # a clear error when libvirt-python is missing
+        self._events.open()
         self.conn.open()
         os.makedirs(self.instances_path, exist_ok=True)
         self.virt_type = self.conn.call(
@@ -96,6 +100,7 @@ class LibvirtDriver(ComputeDriver, PauseSupport, SuspendSupport, ConsoleSupport,
                  self.settings.connection_uri, self.virt_type, self.cache_mode)
 
     def cleanup_host(self) -> None:
+        self._events.close()
         self.conn.close()
 
     # -- helpers -----------------------------------------------------------
