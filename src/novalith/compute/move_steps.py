@@ -74,12 +74,14 @@ def fault_code(exc: BaseException) -> int:
 def fail_move(deps: ComputeDeps, ctx: RequestContext, uuid: str, migration_id: int | None,
               exc: BaseException, *, event: str, expected_tasks: Iterable[str | None],
               vm_state: str | None = None, power_state: int | None = None,
-              status: str = moves_db.ERROR, fault: bool = True) -> None:
+              status: str = moves_db.ERROR, fault: bool = True,
+              release_claim: bool = True) -> None:
     """End a move that failed before the swap: the guest stays where it was.
 
-    Releases the migration's (destination) claim, ends the migration in
-    ``status``, clears the task (and sets ``vm_state``/``power_state`` when
-    given), records the fault and closes the event with the error.
+    Releases the migration's (destination) claim unless ``release_claim`` is false
+    (a host that still holds the guest's remains keeps it), ends the migration in
+    ``status``, clears the task (and sets ``vm_state``/``power_state`` when given),
+    records the fault and closes the event with the error.
     """
     values: dict[str, object] = {"task_state": None}
     if vm_state is not None:
@@ -88,7 +90,8 @@ def fail_move(deps: ComputeDeps, ctx: RequestContext, uuid: str, migration_id: i
         values["power_state"] = power_state
     with deps.db.write() as conn:
         if migration_id is not None:
-            claims.release_move(conn, migration_id)
+            if release_claim:
+                claims.release_move(conn, migration_id)
             moves_db.set_status(conn, migration_id, status)
         changed = inst_db.transition(conn, uuid, values, expected_task=list(expected_tasks))
         if changed and fault:

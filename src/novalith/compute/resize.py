@@ -217,12 +217,9 @@ def confirm_resize(deps: ComputeDeps, ctx: RequestContext, op: MoveOp) -> None:
         except Exception as exc:
             # The source still holds the guest's remains: its claim stays with the migration.
             LOG.warning("Confirm of the resize of %s failed on %s: %s", uuid, deps.host, exc)
-            with deps.db.write() as conn:
-                moves_db.set_status(conn, op.migration_id, moves_db.ERROR)
-                inst_db.transition(conn, uuid, {"vm_state": s.ERROR, "task_state": None},
-                                   expected_task=[s.RESIZE_CONFIRMING])
-                inst_db.add_fault(conn, uuid, exc, code=steps.fault_code(exc), host=deps.host)
-                inst_db.finish_event(conn, uuid, ctx.request_id, EV_CONFIRM, exc=exc)
+            steps.fail_move(deps, ctx, uuid, op.migration_id, exc, event=EV_CONFIRM,
+                            expected_tasks=[s.RESIZE_CONFIRMING], vm_state=s.ERROR,
+                            release_claim=False)
             return
         with deps.db.write() as conn:
             claims.release_move(conn, op.migration_id)
@@ -249,12 +246,9 @@ def revert_resize(deps: ComputeDeps, ctx: RequestContext, op: MoveOp) -> None:
             _driver(deps).revert_migration(spec)
         except Exception as exc:
             LOG.warning("Revert of the resize of %s failed on %s: %s", uuid, deps.host, exc)
-            with deps.db.write() as conn:
-                moves_db.set_status(conn, op.migration_id, moves_db.ERROR)
-                inst_db.transition(conn, uuid, {"vm_state": s.ERROR, "task_state": None},
-                                   expected_task=[s.RESIZE_REVERTING])
-                inst_db.add_fault(conn, uuid, exc, code=steps.fault_code(exc), host=deps.host)
-                inst_db.finish_event(conn, uuid, ctx.request_id, EV_REVERT, exc=exc)
+            steps.fail_move(deps, ctx, uuid, op.migration_id, exc, event=EV_REVERT,
+                            expected_tasks=[s.RESIZE_REVERTING], vm_state=s.ERROR,
+                            release_claim=False)
             return
         with deps.db.write() as conn:
             ok = inst_db.transition(conn, uuid, {}, expected_task=[s.RESIZE_REVERTING])
