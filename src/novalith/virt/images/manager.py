@@ -119,8 +119,10 @@ def _remove_if_old(cache: ImageCache, name: str, min_age: int, now: float | None
                 return False
         except FileNotFoundError:
             return False
-        _unlink(path)
+        # The .info first: without it the base already counts as absent, and once the
+        # base is gone nothing of it is left.
         _unlink(path + ".info")
+        _unlink(path)
         return True
 
 
