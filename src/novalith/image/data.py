@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import RowMapping, select, update
@@ -27,6 +28,7 @@ from novalith.db.api import Database
 from novalith.db.base import utcnow
 from novalith.db.images import IMG
 from novalith.image import access, formats
+from novalith.image.buffers import Buffer
 from novalith.image.config import ImageConfig
 from novalith.image.stores import Store, StoreReader, StoreWriter
 from novalith.objects.context import RequestContext
@@ -52,7 +54,8 @@ class Upload:
     def size(self) -> int:
         return self.writer.size
 
-    def write(self, data: bytes | bytearray) -> None:
+    def write(self, data: Buffer, release: Callable[[], object] | None = None) -> None:
+        """The next bytes (see :meth:`StoreWriter.write` for ``release``)."""
         if self.writer.size + len(data) > self.size_cap:
             self.abort("image_size_cap exceeded")
             raise exceptions.PayloadTooLarge(
@@ -61,7 +64,7 @@ class Upload:
         if len(self._head) < formats.HEAD_BYTES:
             self._head += bytes(data[:formats.HEAD_BYTES - len(self._head)])
         try:
-            self.writer.write(data)
+            self.writer.write(data, release)
         except BaseException:
             self.abort("store write failed")
             raise

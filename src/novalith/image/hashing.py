@@ -13,11 +13,14 @@ instead of adding up, and no lane waits for the slowest one after every buffer.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
+
+from novalith.image.buffers import Buffer
 
 OS_HASH_ALGO = "sha512"
 #: Below this a thread hop costs more than it saves: such buffers are hashed inline.
@@ -25,7 +28,6 @@ _PARALLEL_MIN = 256 * 1024
 #: Buffers a lane may lag behind the caller: bounds memory to this many buffers.
 MAX_IN_FLIGHT = 4
 
-Buffer = bytes | bytearray | memoryview
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,12 @@ class _Lanes:
                        for _ in consumers]
         self._batches: deque[list[Future[object]]] = deque()
 
-    def submit(self, data: Buffer) -> None:
-        self._batches.append([pool.submit(fn, data)
-                              for pool, fn in zip(self._pools, self._consumers, strict=True)])
+    def submit(self, data: Buffer, release: Callable[[], object] | None = None) -> None:
+        batch = [pool.submit(fn, data)
+                 for pool, fn in zip(self._pools, self._consumers, strict=True)]
+        if release is not None:
+            _call_when_all_done(batch, release)
+        self._batches.append(batch)
         while len(self._batches) > MAX_IN_FLIGHT:
             self._settle(self._batches.popleft())
 
@@ -72,12 +77,30 @@ class _Lanes:
             future.result()
 
 
+def _call_when_all_done(futures: list[Future[object]], release: Callable[[], object]) -> None:
+    """Call ``release`` once, when the last of ``futures`` has finished or been
+    cancelled (done-callbacks run on the lane threads, or at once if already done)."""
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_: Future[object]) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            release()
+
+    for future in futures:
+        future.add_done_callback(one_done)
+
+
 class Hasher:
     """MD5 + SHA-512 + byte count over a stream of buffers fed in order, and an
     optional ``sink`` that gets the same buffers in the same order.
 
-    A buffer handed to :meth:`update` belongs to the hasher from then on: the caller
-    must not change it (pass bytes, or a bytearray it will not reuse). The sink may
+    A buffer handed to :meth:`update` belongs to the hasher until its ``release`` is
+    called (or for good, without one): the caller must not change it before then. The
+    sink may
     run a few buffers behind; its errors surface from a later :meth:`update` or from
     :meth:`finish`. Call :meth:`finish` (or :meth:`close` to give up) when done.
     """
@@ -89,7 +112,9 @@ class Hasher:
         self._lanes: _Lanes | None = None
         self.size = 0
 
-    def update(self, data: Buffer) -> None:
+    def update(self, data: Buffer, release: Callable[[], object] | None = None) -> None:
+        """Hash (and sink) ``data``; ``release``, if given, is called once nothing uses
+        the buffer any more, from whichever thread finished with it last."""
         self.size += len(data)
         if self._lanes is None:
             if len(data) < _PARALLEL_MIN:
@@ -97,12 +122,14 @@ class Hasher:
                 self._sha.update(data)
                 if self._sink is not None:
                     self._sink(data)
+                if release is not None:
+                    release()
                 return
             consumers: list[Callable[[Any], object]] = [self._md5.update, self._sha.update]
             if self._sink is not None:
                 consumers.append(self._sink)
             self._lanes = _Lanes(consumers)
-        self._lanes.submit(data)
+        self._lanes.submit(data, release)
 
     def finish(self) -> Digests:
         """Wait for all lanes (raising a sink error) and return the digests."""

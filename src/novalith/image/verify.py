@@ -6,6 +6,7 @@ its image cache is always complete and exactly what the image service recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
@@ -13,8 +14,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from novalith import exceptions
+from novalith.image.buffers import Buffer
 from novalith.image.hashing import OS_HASH_ALGO, Hasher
-from novalith.image.streaming_write import StreamingFileWriter
+from novalith.image.streaming_write import StreamingFileWriter, open_for_stream
 
 
 class _Digest:
@@ -28,13 +30,15 @@ class _Digest:
         self._md5: Any = None if self._both else hashlib.md5(usedforsecurity=False)
         self._strong: Any = None if self._both else hashlib.new(self.algo)
 
-    def update(self, data: bytes | bytearray) -> None:
+    def update(self, data: Buffer, release: Callable[[], object] | None) -> None:
         if self._both is not None:
-            self._both.update(data)
+            self._both.update(data, release)
             return
         self._md5.update(data)
         self._strong.update(data)
         self._sink(data)
+        if release is not None:
+            release()
 
     def hexdigests(self) -> tuple[str, str]:
         """(md5, os_hash_value), once every buffer is hashed and sunk."""
@@ -48,11 +52,15 @@ class _Digest:
             self._both.close()
 
 
-def write_verified(chunks: Iterable[bytes | bytearray], dest: str, *, image_id: str,
+def write_verified(chunks: Iterable[Buffer], dest: str, *, image_id: str,
                    checksum: str | None, os_hash_algo: str | None,
                    os_hash_value: str | None, expected_size: int | None = None,
-                   progress: Callable[[int], None] | None = None) -> int:
+                   progress: Callable[[int], None] | None = None,
+                   release: Callable[[Any], object] | None = None) -> int:
     """Stream ``chunks`` into ``dest``; return the byte count.
+
+    With ``release``, each chunk is passed to it once written and hashed, so that the
+    producer may reuse the buffer (see :class:`~novalith.image.buffers.BufferPool`).
 
     The data goes to a temporary file beside ``dest``, is checked against the
     expected size, ``os_hash_value`` and ``checksum`` (MD5), fsync'ed and renamed over
@@ -62,12 +70,12 @@ def write_verified(chunks: Iterable[bytes | bytearray], dest: str, *, image_id: 
     directory = os.path.dirname(os.path.abspath(dest))
     tmp = os.path.join(directory, f".{os.path.basename(dest)}.{secrets.token_hex(6)}.part")
     size = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-
-    digest = _Digest(os_hash_algo, StreamingFileWriter(fd).write)
+    fd = open_for_stream(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    out = StreamingFileWriter(fd)
+    digest = _Digest(os_hash_algo, out.write)
     try:
         for chunk in chunks:
-            digest.update(chunk)
+            digest.update(chunk, None if release is None else functools.partial(release, chunk))
             size += len(chunk)
             if progress is not None:
                 progress(len(chunk))
@@ -81,6 +89,7 @@ def write_verified(chunks: Iterable[bytes | bytearray], dest: str, *, image_id: 
         if checksum and md5 != checksum:
             raise exceptions.Invalid(f"Image {image_id}: downloaded data does not match its "
                                      "checksum (MD5).")
+        out.flush()
         os.fsync(fd)
         os.close(fd)
         fd = -1

@@ -87,3 +87,32 @@ def test_close_stops_without_running_queued_buffers() -> None:
     assert count < 3  # the queued ones were dropped
     hasher.close()  # idempotent
     assert len(calls) == count
+
+
+def test_release_is_called_once_per_buffer_after_every_lane() -> None:
+    bufs = _buffers()
+    seen: list[bytes] = []
+    released: list[int] = []
+    lock = threading.Lock()
+
+    def release(i: int) -> None:
+        with lock:
+            assert seen[i] is bufs[i]  # the sink, the last lane, already had it
+            released.append(i)
+
+    hasher = Hasher(sink=seen.append)
+    for i, b in enumerate(bufs):
+        hasher.update(b, lambda i=i: release(i))
+    hasher.finish()
+    assert sorted(released) == list(range(len(bufs)))
+
+
+def test_release_is_called_for_buffers_dropped_by_close() -> None:
+    gate = threading.Event()
+    released: list[int] = []
+    hasher = Hasher(sink=lambda data: gate.wait(5))
+    for i in range(3):
+        hasher.update(os.urandom(300 * 1024), lambda i=i: released.append(i))
+    gate.set()
+    hasher.close()
+    assert sorted(released) == [0, 1, 2]

@@ -1,17 +1,20 @@
 """Image data: ``PUT /v2/images/{id}/file`` and ``GET /v2/images/{id}/file``, streamed.
 
-The upload reads the ASGI body stream and hands the store 4 MiB at a time on a
-worker thread, one write in flight while the next 4 MiB arrive; uvicorn stops
-reading the socket while both buffers are full, so memory stays flat whatever the
-image size. An upload that sends nothing for ``[image] upload_idle_timeout`` seconds
-is abandoned (408). The download reads 4 MiB at a time and sends it with
-``Content-Length`` and ``Content-MD5`` (Glance's checksum header); a single
+The upload copies the ASGI body stream into pooled page-aligned 4 MiB buffers (see
+:mod:`novalith.image.buffers`) and hands the store one at a time on a worker thread,
+one write in flight while the next 4 MiB arrive; uvicorn stops reading the socket
+while the store's lanes are full, so memory stays flat whatever the image size. An
+upload that sends nothing for ``[image] upload_idle_timeout`` seconds is abandoned
+(408). The download reads 4 MiB at a time, one read ahead of the send, and sends it
+with ``Content-Length`` and ``Content-MD5`` (Glance's checksum header); a single
 ``Range: bytes=a-b`` is answered with 206.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import mmap
 import re
 from collections.abc import AsyncIterator
 
@@ -24,6 +27,7 @@ from starlette.responses import StreamingResponse
 
 from novalith import exceptions
 from novalith.api.image.common import GlanceRoute, call, context, error, media_type
+from novalith.image.buffers import BufferPool
 from novalith.image.data import Download, Upload
 from novalith.image.service import ImageService
 from novalith.image.stores import CHUNK_SIZE
@@ -47,18 +51,24 @@ async def upload_data(request: Request, image_id: str) -> Response:
     idle = request.app.state.services.image.config.upload_idle_timeout
     writes = _Pipeline(upload)
     loop = asyncio.get_running_loop()
-    buf = bytearray()
+    pool = BufferPool(DATA_CHUNK)
+    buf, filled = pool.take(), 0
     try:
         async with asyncio.timeout(idle) as idle_timer:
             async for chunk in request.stream():
                 idle_timer.reschedule(loop.time() + idle)
-                buf += chunk
-                if len(buf) >= DATA_CHUNK:
-                    await writes.submit(buf)
-                    buf = bytearray()
+                view = memoryview(chunk)
+                while view:
+                    take = min(len(view), DATA_CHUNK - filled)
+                    buf[filled:filled + take] = view[:take]
+                    filled += take
+                    view = view[take:]
+                    if filled == DATA_CHUNK:
+                        await writes.submit(buf, filled, pool)
+                        buf, filled = pool.take(), 0
             idle_timer.reschedule(None)
-        if buf:
-            await writes.submit(buf)
+        if filled:
+            await writes.submit(buf, filled, pool)
         await writes.drain()
         await run_in_threadpool(upload.commit)
     except ClientDisconnect:
@@ -75,16 +85,20 @@ async def upload_data(request: Request, image_id: str) -> Response:
 
 class _Pipeline:
     """At most one store write in flight on a worker thread while the event loop
-    receives the next buffer, so network and disk overlap; memory stays at two
-    buffers."""
+    receives the next buffer, so network and disk overlap. Each buffer goes back to
+    its pool once hashed and written; the store's hash lanes hold a few at most, so
+    memory stays flat."""
 
     def __init__(self, upload: Upload) -> None:
         self.upload = upload
-        self._pending: asyncio.Task[None] | None = None
+        self._pending: asyncio.Future[None] | None = None
 
-    async def submit(self, data: bytearray) -> None:
+    async def submit(self, buf: mmap.mmap, length: int, pool: BufferPool) -> None:
+        """Store ``buf[:length]``; ``buf`` goes back to ``pool`` once written."""
         await self.drain()
-        self._pending = asyncio.ensure_future(run_in_threadpool(self.upload.write, data))
+        data = buf if length == len(buf) else memoryview(buf)[:length]
+        self._pending = asyncio.ensure_future(run_in_threadpool(
+            self.upload.write, data, functools.partial(pool.give_back, buf)))
 
     async def drain(self) -> None:
         pending, self._pending = self._pending, None
@@ -153,11 +167,20 @@ async def download_data(request: Request, image_id: str) -> Response:
     elif opened.checksum:
         headers["Content-MD5"] = opened.checksum
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncIterator[bytes | memoryview]:
+        # The next chunk is read from disk while the one before is being sent.
+        ahead: asyncio.Future[bytes | memoryview] | None = None
         try:
-            while chunk := await run_in_threadpool(reader.read, DATA_CHUNK):
+            ahead = asyncio.ensure_future(run_in_threadpool(reader.read, DATA_CHUNK))
+            while chunk := await ahead:
+                ahead = asyncio.ensure_future(run_in_threadpool(reader.read, DATA_CHUNK))
                 yield chunk
         finally:
+            with anyio.CancelScope(shield=True):  # never close under a read in flight
+                if ahead is not None and not ahead.done():
+                    await asyncio.wait([ahead])
+                if ahead is not None and ahead.done() and not ahead.cancelled():
+                    ahead.exception()  # retrieved: a failure mid-stream is already moot
             reader.close()
 
     return StreamingResponse(chunks(), status_code=status, headers=headers,

@@ -21,11 +21,12 @@ installed under the ``novalith.image_stores`` entry point.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
 from novalith import exceptions
+from novalith.image.buffers import Buffer
 from novalith.image.hashing import Hasher
 
 CHUNK_SIZE = 1024 * 1024
@@ -61,13 +62,14 @@ class StoreWriter(abc.ABC):
     def size(self) -> int:
         return self.hasher.size
 
-    def write(self, data: bytes | bytearray) -> None:
+    def write(self, data: Buffer, release: Callable[[], object] | None = None) -> None:
         """Store and hash the next bytes. ``data`` is handed over: the caller must not
-        change it afterwards (it may still be being written). A write error may surface
-        from a later ``write`` or from ``commit``."""
+        change it until ``release`` is called (for good without one); it may still be
+        being written. A write error may surface from a later ``write`` or from
+        ``commit``."""
         if self._done:
             raise StoreError(reason="write after commit or abort")
-        self.hasher.update(data)
+        self.hasher.update(data, release)
 
     def commit(self) -> StoredData:
         """Make the data durable and readable at its location (all or nothing)."""
@@ -99,7 +101,7 @@ class StoreWriter(abc.ABC):
             self.abort()
 
     @abc.abstractmethod
-    def _write(self, data: bytes | bytearray) -> None: ...
+    def _write(self, data: Buffer) -> None: ...
 
     @abc.abstractmethod
     def _commit(self) -> str:
@@ -110,17 +112,18 @@ class StoreWriter(abc.ABC):
 
 
 class StoreReader(abc.ABC):
-    """Image data being read; ``read()`` returns b"" at the end."""
+    """Image data being read; ``read()`` returns an empty buffer at the end."""
 
     size: int  # bytes this reader will return in total
 
     @abc.abstractmethod
-    def read(self, n: int = CHUNK_SIZE) -> bytes: ...
+    def read(self, n: int = CHUNK_SIZE) -> bytes | memoryview:
+        """Up to ``n`` bytes, in a buffer the caller may keep (never reused)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | memoryview]:
         while chunk := self.read(CHUNK_SIZE):
             yield chunk
 
@@ -160,11 +163,11 @@ class Store(abc.ABC):
                 writer.write(chunk)
             return writer.commit()
 
-    def get(self, location: str) -> Iterator[bytes]:
+    def get(self, location: str) -> Iterator[bytes | memoryview]:
         """The data as chunks (the reader is closed when the iteration ends)."""
         reader = self.open(location)
 
-        def chunks() -> Iterator[bytes]:
+        def chunks() -> Iterator[bytes | memoryview]:
             with reader:
                 yield from reader
 

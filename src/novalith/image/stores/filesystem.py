@@ -1,9 +1,12 @@
 """The filesystem store: one file per image under ``filesystem_store_datadir``.
 
-An upload goes to ``.<image id>.<random>.part`` in the same directory, is fsync'ed,
-then renamed to ``<image id>`` (atomic on POSIX) and the directory fsync'ed, so a
-crash or a cut-off upload never leaves a readable partial image. ``sweep`` removes
-only names of that shape, so a data directory shared by mistake loses nothing else.
+An upload goes to ``.<image id>.<random>.part`` in the same directory (written, and
+later read, with ``O_DIRECT`` where the file system allows: see
+:mod:`novalith.image.streaming_write` and :mod:`novalith.image.uncached_read`),
+is fsync'ed, then renamed to ``<image id>`` (atomic on POSIX) and the directory
+fsync'ed, so a crash or a cut-off upload never leaves a readable partial image.
+``sweep`` removes only names of that shape, so a data directory shared by mistake
+loses nothing else.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 import secrets
 from urllib.parse import unquote, urlparse
 
+from novalith.image.buffers import Buffer
 from novalith.image.stores.base import (
     CHUNK_SIZE,
     ImageDataNotFound,
@@ -22,7 +26,8 @@ from novalith.image.stores.base import (
     StoreReader,
     StoreWriter,
 )
-from novalith.image.streaming_write import StreamingFileWriter
+from novalith.image.streaming_write import StreamingFileWriter, open_for_stream
+from novalith.image.uncached_read import UncachedFileReader
 
 LOG = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -38,14 +43,14 @@ class _FileWriter(StoreWriter):
         self.final = os.path.join(datadir, image_id)
         self.tmp = os.path.join(datadir, f".{image_id}.{secrets.token_hex(6)}{_PART}")
         try:
-            self.fd: int | None = os.open(
+            self.fd: int | None = open_for_stream(
                 self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         except OSError as exc:
             self._done = True
             raise StoreError(reason=f"cannot create {self.tmp}: {exc.strerror}") from exc
         self._out = StreamingFileWriter(self.fd)
 
-    def _write(self, data: bytes | bytearray) -> None:
+    def _write(self, data: Buffer) -> None:
         try:
             self._out.write(data)
         except OSError as exc:
@@ -54,6 +59,7 @@ class _FileWriter(StoreWriter):
     def _commit(self) -> str:
         assert self.fd is not None
         try:
+            self._out.flush()
             os.fsync(self.fd)
             os.close(self.fd)
             self.fd = None
@@ -76,27 +82,19 @@ class _FileWriter(StoreWriter):
 class _FileReader(StoreReader):
     def __init__(self, path: str, offset: int, length: int | None) -> None:
         try:
-            self._fh = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+            self._file = UncachedFileReader(path, offset, length)
         except FileNotFoundError:
             raise ImageDataNotFound(location="file://" + path) from None
-        total = os.fstat(self._fh.fileno()).st_size
-        offset = min(max(offset, 0), total)
-        self.size = total - offset if length is None else max(0, min(length, total - offset))
-        self._left = self.size
-        if offset:
-            self._fh.seek(offset)
+        self.size = self._file.size
 
-    def read(self, n: int = CHUNK_SIZE) -> bytes:
-        if self._left <= 0:
-            return b""
-        data = self._fh.read(min(n, self._left)) or b""
-        if not data:  # the file shrank under us: never pass off short data as whole
-            raise StoreError(reason="image data ended early")
-        self._left -= len(data)
-        return data
+    def read(self, n: int = CHUNK_SIZE) -> memoryview:
+        try:
+            return self._file.read(n)
+        except OSError as exc:  # the file shrank under us: never pass off short data
+            raise StoreError(reason=f"reading image data failed: {exc.strerror}") from exc
 
     def close(self) -> None:
-        self._fh.close()
+        self._file.close()
 
 
 def _fsync_dir(path: str) -> None:
