@@ -92,10 +92,10 @@ class _Reader:
         return data
 
     def send_to(self, sock: socket.socket) -> None:
-        """All of the file to ``sock``, read with O_DIRECT a few chunks ahead (see
-        :func:`~novalith.image.uncached_read.read_ahead`): an image file is read once,
-        and filling the page cache with it costs more CPU than the send (1.0-1.5
-        CPU-seconds per GiB on this VM, against about 0.2)."""
+        """All of the file to ``sock``, read a few chunks ahead and dropped from the
+        page cache behind (see :func:`~novalith.image.uncached_read.read_ahead`):
+        ``sendfile`` leaves the whole image cached, and taking fresh memory for it
+        costs more CPU than the send (1.0-1.5 CPU-seconds per GiB on this VM)."""
         for view in read_ahead(self.path, _SEND_CHUNK):
             sock.sendall(view)
             if self._progress is not None:

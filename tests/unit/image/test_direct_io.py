@@ -1,6 +1,7 @@
-"""O_DIRECT writes and reads of image data (streaming_write, uncached_read, buffers):
-whatever the buffers' sizes and alignment, the file holds exactly the bytes written,
-and a file system that refuses O_DIRECT is written and read normally."""
+"""O_DIRECT writes and uncached reads of image data (streaming_write, uncached_read,
+buffers): whatever the buffers' sizes and alignment, the file holds exactly the bytes
+written, a file system that refuses O_DIRECT is written normally, and what is read is
+dropped from the page cache behind the reader."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def test_uncached_reader_returns_the_range(tmp_path: Path, offset: int,
                                            length: int | None) -> None:
     data = os.urandom(5 * 1024 * 1024 + 777)
     (tmp_path / "f").write_bytes(data)
-    reader = UncachedFileReader(str(tmp_path / "f"), offset, length, stage_size=1024 * 1024)
+    reader = UncachedFileReader(str(tmp_path / "f"), offset, length)
     try:
         got = b"".join(bytes(c) for c in iter(lambda: reader.read(3 * 1024 * 1024 + 5), b""))
     finally:
@@ -127,21 +128,41 @@ def test_uncached_reader_reports_a_file_that_shrank(tmp_path: Path) -> None:
     reader.close()
 
 
-def test_uncached_reader_falls_back_when_reads_refuse_o_direct(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = os.urandom(1024 * 1024 + 5)
-    (tmp_path / "f").write_bytes(data)
-    real = os.preadv
+def _cached(path: Path, offset: int) -> bool:
+    """Whether the page at ``offset`` is in the page cache (RWF_NOWAIT reads only that)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.preadv(fd, [bytearray(ALIGN)], offset, os.RWF_NOWAIT)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
 
-    def preadv(fd: int, buffers: list[object], offset: int, *args: int) -> int:
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real(fd, buffers, offset, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(uncached_read.os, "preadv", preadv)
+def _durable_file(path: Path, size: int) -> None:
+    path.write_bytes(os.urandom(size))
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)  # dirty pages cannot be dropped
+    os.close(fd)
+
+
+def test_uncached_reader_drops_what_it_has_read(tmp_path: Path) -> None:
+    _durable_file(tmp_path / "f", 3 * uncached_read.WINDOW)
     reader = UncachedFileReader(str(tmp_path / "f"))
-    assert bytes(reader.read(10**7)) == data
+    while reader.read(4 * 1024 * 1024):
+        pass
     reader.close()
+    assert not _cached(tmp_path / "f", 0)
+    assert not _cached(tmp_path / "f", 3 * uncached_read.WINDOW - ALIGN)
+
+
+def test_read_ahead_drops_what_it_has_read(tmp_path: Path) -> None:
+    _durable_file(tmp_path / "f", 2 * uncached_read.WINDOW + 5)
+    assert len(b"".join(bytes(v) for v in read_ahead(str(tmp_path / "f")))) == (
+        2 * uncached_read.WINDOW + 5)
+    assert not _cached(tmp_path / "f", 0)
+    assert not _cached(tmp_path / "f", 2 * uncached_read.WINDOW - ALIGN)
 
 
 @pytest.mark.parametrize("size", [0, 100, 4 * 1024 * 1024, 10 * 1024 * 1024 + 3])

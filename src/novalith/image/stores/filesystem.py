@@ -1,8 +1,8 @@
 """The filesystem store: one file per image under ``filesystem_store_datadir``.
 
-An upload goes to ``.<image id>.<random>.part`` in the same directory (written, and
-later read, with ``O_DIRECT`` where the file system allows: see
-:mod:`novalith.image.streaming_write` and :mod:`novalith.image.uncached_read`),
+An upload goes to ``.<image id>.<random>.part`` in the same directory (written with
+``O_DIRECT`` where the file system allows, and later read without filling the page
+cache: see :mod:`novalith.image.streaming_write` and :mod:`novalith.image.uncached_read`),
 is fsync'ed, then renamed to ``<image id>`` (atomic on POSIX) and the directory
 fsync'ed, so a crash or a cut-off upload never leaves a readable partial image.
 ``sweep`` removes only names of that shape, so a data directory shared by mistake
