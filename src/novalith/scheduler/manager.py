@@ -1,8 +1,9 @@
 """The scheduler service: in-memory host states, filter/weigh, atomic DB claim.
 
 Host states live in memory and are refreshed from the DB periodically, when a
-compute host reports (``refresh_host`` fanout) and whenever a claim on a host
-fails. The DB claim is the only authority: a stale view costs a retry on the
+compute host reports (``refresh_host`` fanout), whenever a claim on a host
+fails, and before a request is failed with no valid host if the view is over a
+second old. The DB claim is the only authority: a stale view costs a retry on the
 next candidate, never an overcommit. That is also what lets several schedulers
 run at once (active-active): each keeps its own view, and the claims arbitrate.
 
@@ -52,6 +53,8 @@ LOG = logging.getLogger(__name__)
 DECISIONS = logging.getLogger("novalith.scheduler.decisions")
 BINARY = "nova-scheduler"
 REFRESH_SECONDS = 10.0
+#: A view older than this is re-read before a request is failed with no valid host.
+RECHECK_SECONDS = 1.0
 
 
 class SchedulerManager:
@@ -83,6 +86,9 @@ class SchedulerManager:
         self.service.register()
         self.refresh_all()
         self.service.run()
+        # Again, now that refresh_host fanouts arrive: a compute that registered
+        # between the first read and the subscription is in this one.
+        self.refresh_all()
 
     def stop(self) -> None:
         self.service.stop()
@@ -117,16 +123,30 @@ class SchedulerManager:
         self._agg_meta = agg_db.host_metadata(conn)
 
     def refresh_all(self) -> None:
+        hosts = self._read_all()
+        with self._lock:
+            self._hosts = hosts
+            self._refreshed = time.monotonic()
+
+    def _read_all(self) -> dict[int, HostState]:
         with self.db.read() as conn:
             rows = svc_db.nodes_with_services(conn)
             self._load_aggregates(conn)
         now = utcnow()
-        hosts = {}
-        for row in rows:
-            hosts[row["id"]] = HostState.from_mapping(self._mapping(row, now))
-        with self._lock:
-            self._hosts = hosts
-            self._refreshed = time.monotonic()
+        return {row["id"]: HostState.from_mapping(self._mapping(row, now)) for row in rows}
+
+    def _reread_if_old(self) -> bool:
+        """Before answering "no valid host": re-read the whole view if it is older than
+        ``RECHECK_SECONDS`` (caller holds the lock). A compute that registered while
+        this scheduler started can miss the ``refresh_host`` fanout and stay unseen
+        until the next periodic read; a failure is rare, so the re-read costs nothing
+        on the boot path. True if the view changed."""
+        if time.monotonic() - self._refreshed < RECHECK_SECONDS:
+            return False
+        self._hosts = self._read_all()
+        self._refreshed = time.monotonic()
+        self._liveness_checked = 0.0
+        return True
 
     def _refresh_nodes(self, host: str) -> None:
         """Reload one host's nodes (caller holds the lock)."""
@@ -165,7 +185,14 @@ class SchedulerManager:
             for uuid in spec.instance_uuids:
                 started = time.perf_counter()
                 try:
-                    sel = self._place_one(hosts, spec, uuid)
+                    try:
+                        sel = self._place_one(hosts, spec, uuid)
+                    except exceptions.NoValidHost:
+                        if not self._reread_if_old():
+                            raise
+                        self._check_liveness()
+                        hosts = list(self._hosts.values())
+                        sel = self._place_one(hosts, spec, uuid)
                 except exceptions.NoValidHost as exc:
                     failures[uuid] = str(exc)
                     continue

@@ -128,3 +128,31 @@ def test_two_schedulers_never_overcommit_one_host(world: World) -> None:
         used = conn.execute(sa.select(svc_db.CN.c.memory_mb_used).where(
             svc_db.CN.c.hypervisor_hostname == "h1")).scalar_one()
     assert used == 3 * 512
+
+
+def test_a_host_that_missed_the_fanout_is_found_before_no_valid_host(world: World) -> None:
+    """A compute registered after the scheduler's last read, whose refresh_host fanout
+    the scheduler missed, is still found: the view is re-read before failing."""
+    world.silence("h1", 60)
+    world.silence("h2", 60)
+    sched = world.scheduler("s")
+    sched.refresh_all()
+    world.hosts["h3"] = world._node("h3")  # no refresh_host, no periodic read due
+    spec = RequestSpec(instance_uuids=world.instances(1), project_id="p", flavor=FLAVOR)
+    # A view read just now is trusted: no re-read, no valid host.
+    result = sched.select_and_claim(CTX, SelectAndClaim(request_spec=spec))
+    assert not result.selections and result.failures
+    sched._refreshed -= 2  # over RECHECK_SECONDS old, still far from the periodic read
+    assert set(world.place(sched, world.instances(2)).values()) == {"h3"}
+
+
+def test_no_valid_host_still_fails_after_the_reread(world: World) -> None:
+    world.silence("h1", 60)
+    world.silence("h2", 60)
+    sched = world.scheduler("s")
+    sched.refresh_all()
+    sched._refreshed -= 2
+    spec = RequestSpec(instance_uuids=world.instances(1), project_id="p", flavor=FLAVOR)
+    result = sched.select_and_claim(CTX, SelectAndClaim(request_spec=spec))
+    assert not result.selections and len(result.failures) == 1
+    assert "ComputeFilter" in next(iter(result.failures.values()))
