@@ -5,10 +5,11 @@ Three measurements of the same file (1 GiB by default), each repeated:
 * hashes only: MD5 and SHA-512 of the data already in memory, on two threads at once
   (what an upload must compute, with nothing else to do);
 * floor pipeline: a raw TCP socket on loopback, no HTTP, no framework. The sender reads
-  the file with O_DIRECT (``read_ahead``) and sends it; the receiver ``recv_into``s
-  reused 4 MiB aligned buffers, hashes MD5 and SHA-512 on two threads and writes with
-  O_DIRECT on a third, then fsyncs. This is the image API's upload path minus uvicorn
-  and Starlette;
+  the file as the HTTP client does (``read_ahead``) and sends it; the receiver
+  ``recv_into``s reused 4 MiB aligned buffers and hands them to the store's
+  :class:`~novalith.image.hashing.Hasher` (MD5, SHA-512 and the O_DIRECT write, each
+  on a thread of its own), then fsyncs. This is the image API's upload path minus
+  uvicorn and Starlette;
 * copy: ``shutil.copyfile`` + fsync, after an untimed warm-up copy, as in
   ``bench/image_throughput.py``.
 
@@ -18,9 +19,9 @@ Three measurements of the same file (1 GiB by default), each repeated:
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
-import queue
 import shutil
 import socket
 import statistics
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from image_throughput import MiB, copy_with_fsync, drop_cache_of, make_file
 
 from novalith.image.buffers import BufferPool
+from novalith.image.hashing import Hasher
 from novalith.image.streaming_write import StreamingFileWriter, open_for_stream
 from novalith.image.uncached_read import read_ahead
 
@@ -73,24 +75,7 @@ def floor_pipeline(src: str, dest: str) -> None:
     pool = BufferPool(CHUNK)
     fd = open_for_stream(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     out = StreamingFileWriter(fd)
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
-    lanes: list[queue.Queue[memoryview | None]] = [queue.Queue(4) for _ in range(3)]
-    left: dict[int, int] = {}
-    lock = threading.Lock()
-
-    def lane(q: queue.Queue[memoryview | None], consume: Callable[[memoryview], object]
-             ) -> None:
-        while (view := q.get()) is not None:
-            consume(view)
-            with lock:
-                left[id(view.obj)] -= 1
-                if not left[id(view.obj)]:
-                    pool.give_back(view.obj)  # type: ignore[arg-type]
-
-    workers = [threading.Thread(target=lane, args=(q, fn))
-               for q, fn in zip(lanes, (md5.update, sha.update, out.write), strict=True)]
-    for w in workers:
-        w.start()
+    hasher = Hasher(sink=out.write)  # the store's own lanes: MD5, SHA-512, the write
     received = 0
     while received < size:
         buf = pool.take()
@@ -101,14 +86,8 @@ def floor_pipeline(src: str, dest: str) -> None:
                 raise ConnectionError("sender stopped early")
             filled += count
         received += filled
-        with lock:
-            left[id(buf)] = len(lanes)
-        for q in lanes:
-            q.put(view[:filled])
-    for q in lanes:
-        q.put(None)
-    for w in workers:
-        w.join()
+        hasher.update(view[:filled], functools.partial(pool.give_back, buf))
+    hasher.finish()
     out.flush()
     os.fsync(fd)
     os.close(fd)

@@ -36,6 +36,17 @@ class _DropBehind:
             self.dropped = pos
 
 
+def _pread_full(fd: int, view: memoryview, offset: int) -> int:
+    """Read into all of ``view`` from ``offset``; fewer bytes only at the end of file."""
+    got = 0
+    while got < len(view):
+        count = os.preadv(fd, [view[got:]], offset + got)
+        if not count:
+            break
+        got += count
+    return got
+
+
 class UncachedFileReader:
     """Sequential reads of ``length`` bytes from ``offset`` of ``path`` (the whole rest
     of the file when ``length`` is None); raises FileNotFoundError as ``open`` does."""
@@ -54,15 +65,10 @@ class UncachedFileReader:
         keep it); empty at the end. Raises OSError if the file ends early."""
         if self._fd is None:
             raise ValueError("read from a closed reader")
-        want = min(n, self.end - self.pos)
-        out = memoryview(bytearray(want))
-        got = 0
-        while got < want:
-            count = os.preadv(self._fd, [out[got:]], self.pos)
-            if not count:
-                raise OSError(errno.EIO, "file ended early")
-            got += count
-            self.pos += count
+        out = memoryview(bytearray(min(n, self.end - self.pos)))
+        if _pread_full(self._fd, out, self.pos) < len(out):
+            raise OSError(errno.EIO, "file ended early")
+        self.pos += len(out)
         self._behind.advance(self.pos, final=self.pos >= self.end)
         return out
 
@@ -84,12 +90,7 @@ def read_ahead(path: str, chunk: int = 4 * 1024 * 1024, depth: int = 2) -> Itera
     buffers = [mmap.mmap(-1, chunk) for _ in range(depth + 1)]
 
     def read(index: int, offset: int, expected: int) -> int:
-        view, got = memoryview(buffers[index])[:expected], 0
-        while got < expected:
-            count = os.preadv(fd, [view[got:]], offset + got)
-            if not count:
-                break
-            got += count
+        got = _pread_full(fd, memoryview(buffers[index])[:expected], offset)
         behind.advance(offset + got, final=offset + got >= size)
         return got
 

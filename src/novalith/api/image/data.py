@@ -17,6 +17,7 @@ import functools
 import mmap
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
@@ -108,11 +109,19 @@ class _Pipeline:
     async def abort(self, reason: str) -> None:
         with anyio.CancelScope(shield=True):
             pending, self._pending = self._pending, None
-            if pending is not None:  # never abort under a write still running
-                await asyncio.wait([pending])
-                if not pending.cancelled():
-                    pending.exception()  # retrieved: already reported by the caller
+            await _settled(pending)  # never abort under a write still running
             await run_in_threadpool(self.upload.abort, reason)
+
+
+async def _settled(work: asyncio.Future[Any] | None) -> None:
+    """Wait for ``work`` to finish, even when cancelled, and drop its outcome: the
+    caller is already failing or ending, and this error would only repeat it."""
+    if work is None:
+        return
+    with anyio.CancelScope(shield=True):
+        await asyncio.wait([work])
+    if not work.cancelled():
+        work.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -176,11 +185,7 @@ async def download_data(request: Request, image_id: str) -> Response:
                 ahead = asyncio.ensure_future(run_in_threadpool(reader.read, DATA_CHUNK))
                 yield chunk
         finally:
-            with anyio.CancelScope(shield=True):  # never close under a read in flight
-                if ahead is not None and not ahead.done():
-                    await asyncio.wait([ahead])
-                if ahead is not None and ahead.done() and not ahead.cancelled():
-                    ahead.exception()  # retrieved: a failure mid-stream is already moot
+            await _settled(ahead)  # never close under a read in flight
             reader.close()
 
     return StreamingResponse(chunks(), status_code=status, headers=headers,

@@ -126,17 +126,8 @@ class DockerDriver(ComputeDriver, PauseSupport, ConsoleSupport, SnapshotSupport,
 
     def _engine_call(self, action: str, fn: Callable[[Any], T]) -> T:
         """``fn(api)`` for a call about no particular instance, errors mapped."""
-        try:
-            return fn(self.engine.api)
-        except exceptions.NovalithError:
-            raise
-        except Exception as err:
-            if eng.is_connection_error(err):
-                raise exceptions.ServiceUnavailable(
-                    f"The Docker engine at {self.settings.url} does not answer "
-                    f"({action}): {eng.reason(err)}") from err
-            raise exceptions.NovalithError(f"Docker {action} failed: {eng.reason(err)}"
-                                           ) from err
+        return eng.call(lambda: fn(self.engine.api), url=self.settings.url, doing=action,
+                        failed=f"Docker {action} failed")
 
     def _containers(self, uuid: str | None = None, *, any_host: bool = False
                     ) -> list[dict[str, Any]]:

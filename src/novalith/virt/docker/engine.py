@@ -24,10 +24,13 @@ import contextlib
 import logging
 import socket
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from novalith import exceptions
 from novalith.virt.docker.config import DockerSettings
+
+T = TypeVar("T")
 
 LOG = logging.getLogger(__name__)
 #: The oldest Engine API the driver uses (init, pids_limit, restart/stop timeouts).
@@ -152,6 +155,29 @@ def is_connection_error(err: BaseException) -> bool:
                             requests.exceptions.Timeout))
 
 
+def not_answering(err: BaseException, url: str, doing: str
+                  ) -> exceptions.ServiceUnavailable | None:
+    """The error to raise when ``err`` says the engine at ``url`` did not answer while
+    ``doing`` something; None when it answered (and refused)."""
+    if not is_connection_error(err):
+        return None
+    where = f" at {url}" if url else ""
+    return exceptions.ServiceUnavailable(
+        f"The Docker engine{where} does not answer ({doing}): {reason(err)}")
+
+
+def call(fn: Callable[[], T], *, url: str, doing: str, failed: str) -> T:
+    """``fn()``, with what docker-py raises mapped: :func:`not_answering`, or else
+    ``NovalithError("<failed>: <reason>")``. Novalith errors pass through."""
+    try:
+        return fn()
+    except exceptions.NovalithError:
+        raise
+    except Exception as err:
+        raise (not_answering(err, url, doing)
+               or exceptions.NovalithError(f"{failed}: {reason(err)}")) from err
+
+
 def status_of(err: BaseException) -> int | None:
     """The HTTP status of a docker-py ``APIError`` (None for other errors)."""
     docker = docker_module()
@@ -167,9 +193,9 @@ def translate(err: BaseException, uuid: str, action: str, url: str = ""
     if isinstance(err, exceptions.NovalithError):
         return err
     docker = docker_module()
-    if is_connection_error(err):
-        return exceptions.ServiceUnavailable(
-            f"The Docker engine {url} does not answer ({action} of {uuid}): {reason(err)}")
+    unanswered = not_answering(err, url, f"{action} of {uuid}")
+    if unanswered is not None:
+        return unanswered
     if isinstance(err, docker.errors.NotFound):
         return exceptions.InstanceNotFound(instance_id=uuid)
     status = status_of(err)

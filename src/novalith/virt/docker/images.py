@@ -190,17 +190,8 @@ class ImageStore:
             return None
 
     def _call(self, fn: Callable[[], Any], image_id: str) -> Any:
-        try:
-            return fn()
-        except exceptions.NovalithError:
-            raise
-        except Exception as err:
-            if eng.is_connection_error(err):
-                raise exceptions.ServiceUnavailable(
-                    f"The Docker engine {self.engine.url} does not answer: "
-                    f"{eng.reason(err)}") from err
-            raise exceptions.NovalithError(
-                f"The Docker engine refused image {image_id}: {eng.reason(err)}") from err
+        return eng.call(fn, url=self.engine.url, doing=f"image {image_id}",
+                        failed=f"The Docker engine refused image {image_id}")
 
     def _load(self, image_id: str, ref: str) -> None:
         """Fetch the image file, load or import it under ``ref``, delete the file."""

@@ -58,10 +58,9 @@ def snapshot(api: Any, container_id: str, uuid: str, dest: str) -> None:
             raise exceptions.InstanceNotFound(instance_id=uuid) from err
         if isinstance(err, exceptions.NovalithError) or not isinstance(err, Exception):
             raise
-        if eng.is_connection_error(err):
-            raise exceptions.ServiceUnavailable(
-                f"The Docker engine does not answer (snapshot of {uuid}): "
-                f"{eng.reason(err)}") from err
+        unanswered = eng.not_answering(err, "", f"snapshot of {uuid}")
+        if unanswered is not None:
+            raise unanswered from err
         raise exceptions.DiskOperationFailed(
             reason=f"snapshot of instance {uuid}: {eng.reason(err)}") from err
     finally:
