@@ -18,14 +18,21 @@ from openstack.connection import Connection
 
 from fixtures.dockerd import (  # noqa: F401 - docker_engine, busybox_docker are fixtures
     DockerEngine,
-    DockerRun,
     busybox_docker,
     docker_engine,
-    purge,
 )
 
-from .conftest import SDK_WARNINGS, running_cloud
-from .test_docker_sdk import POLL, STARTED, WAIT, DockerCloud, busybox_id, console, wait_status
+from .conftest import SDK_WARNINGS
+from .test_docker_sdk import (
+    POLL,
+    STARTED,
+    WAIT,
+    DockerCloud,
+    busybox_id,
+    console,
+    docker_cloud_up,
+    wait_status,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), *SDK_WARNINGS]
 
@@ -33,21 +40,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), *SDK_WARNINGS]
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, docker_engine: DockerEngine,  # noqa: F811
           busybox_docker: Any) -> Iterator[DockerCloud]:  # noqa: F811
-    import docker
-
-    run = DockerRun()
-    config = ("[DEFAULT]\nsync_power_state_interval = -1\n"
-              f"[docker]\nurl = {docker_engine.url}\n"
-              f"container_name_template = {run.name_template}\n")
-    api = docker.APIClient(base_url=docker_engine.url, version="auto")
-    try:
-        with running_cloud(tmp_path_factory.mktemp("novalith-e2e-docker-events"),
-                           fake_hosts=1, extra_config=config,
-                           extra_args=("--driver", "docker", "--host", run.host)) as running:
-            yield DockerCloud(running=running, run=run, url=docker_engine.url, api=api)
-    finally:
-        purge(run.host, docker_engine.url)
-        api.close()
+    with docker_cloud_up(tmp_path_factory.mktemp("novalith-e2e-docker-events"),
+                         docker_engine, "[DEFAULT]\nsync_power_state_interval = -1\n"
+                         ) as running:
+        yield running
 
 
 @pytest.fixture

@@ -74,24 +74,33 @@ class DockerCloud:
         return dict(self.api.inspect_container(found["Id"]))
 
 
-@pytest.fixture(scope="module")
-def docker_cloud(tmp_path_factory: pytest.TempPathFactory, docker_engine: DockerEngine,  # noqa: F811
-                 busybox_docker: Any) -> Iterator[DockerCloud]:  # noqa: F811
+@contextlib.contextmanager
+def docker_cloud_up(base: Path, engine: DockerEngine, extra_config: str = ""
+                    ) -> Iterator[DockerCloud]:
+    """``novalith up --driver docker`` on ``engine``, with a compute host and container
+    names of its own; everything it made on the engine is purged at the end."""
     import docker
 
     run = DockerRun()
-    config = (f"[docker]\nurl = {docker_engine.url}\n"
+    config = (f"{extra_config}[docker]\nurl = {engine.url}\n"
               f"container_name_template = {run.name_template}\n")
-    api = docker.APIClient(base_url=docker_engine.url, version="auto")
+    api = docker.APIClient(base_url=engine.url, version="auto")
     try:
         # The last --host wins over the e2e default (click keeps an option's last value).
-        with running_cloud(tmp_path_factory.mktemp("novalith-e2e-docker"), fake_hosts=1,
-                           extra_config=config,
+        with running_cloud(base, fake_hosts=1, extra_config=config,
                            extra_args=("--driver", "docker", "--host", run.host)) as running:
-            yield DockerCloud(running=running, run=run, url=docker_engine.url, api=api)
+            yield DockerCloud(running=running, run=run, url=engine.url, api=api)
     finally:
-        purge(run.host, docker_engine.url)
+        purge(run.host, engine.url)
         api.close()
+
+
+@pytest.fixture(scope="module")
+def docker_cloud(tmp_path_factory: pytest.TempPathFactory, docker_engine: DockerEngine,  # noqa: F811
+                 busybox_docker: Any) -> Iterator[DockerCloud]:  # noqa: F811
+    with docker_cloud_up(tmp_path_factory.mktemp("novalith-e2e-docker"), docker_engine
+                         ) as cloud:
+        yield cloud
 
 
 @pytest.fixture
